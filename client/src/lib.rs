@@ -1,0 +1,1 @@
+//! `rmq-client`: thin producer / consumer / admin client. Being built under issue 6.
