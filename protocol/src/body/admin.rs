@@ -1,5 +1,5 @@
-//! Admin replies read by mqadmin: `ConsumeStats` (GET_CONSUME_STATS), `TopicStatsTable`
-//! (GET_TOPIC_STATS_INFO), `ConsumerConnection` (GET_CONSUMER_CONNECTION_LIST) and
+//! Admin replies read by mqadmin: `ConsumeStats` (`GET_CONSUME_STATS`), `TopicStatsTable`
+//! (`GET_TOPIC_STATS_INFO`), `ConsumerConnection` (`GET_CONSUMER_CONNECTION_LIST`) and
 //! `ProducerConnection`. protocol.md §4.5, §4.6.
 //!
 //! The stats tables are `Map<MessageQueue, _>`, which fastjson writes with the queue object
@@ -228,8 +228,8 @@ impl JsonBody for Connection {
             },
         };
         Ok(Connection {
-            client_id: f.string_or_empty("clientId")?,
-            client_addr: f.string_or_empty("clientAddr")?,
+            client_id: f.string_or_empty("clientId"),
+            client_addr: f.string_or_empty("clientAddr"),
             language,
             version: f.int_or("version", 0)?,
         })

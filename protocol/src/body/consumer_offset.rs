@@ -1,5 +1,5 @@
 //! `ConsumerOffsetSerializeWrapper`: committed consumer offsets, the shape of
-//! `consumerOffset.json` (protocol.md §6.5) and of GET_ALL_CONSUMER_OFFSET replies.
+//! `consumerOffset.json` (protocol.md §6.5) and of `GET_ALL_CONSUMER_OFFSET` replies.
 //!
 //! `{"offsetTable":{"TopicTest@CG":{0:12,1:9}}}`: the outer key is `topic@group`, the inner
 //! keys are queue ids written **bare** (fastjson's default for `Integer` keys), and in the

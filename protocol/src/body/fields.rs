@@ -104,14 +104,13 @@ impl<'a> Fields<'a> {
         invalid(self.what, format!("field {key}: {reason}"))
     }
 
-    pub(crate) fn string(&self, key: &str) -> CodecResult<Option<String>> {
-        self.get(key)
-            .map(|v| cast_string(v).map_err(|r| self.err(key, &r)))
-            .transpose()
+    /// A `String` slot: any scalar is taken as its text (never fails).
+    pub(crate) fn string(&self, key: &str) -> Option<String> {
+        self.get(key).map(cast_string)
     }
 
-    pub(crate) fn string_or_empty(&self, key: &str) -> CodecResult<String> {
-        Ok(self.string(key)?.unwrap_or_default())
+    pub(crate) fn string_or_empty(&self, key: &str) -> String {
+        self.string(key).unwrap_or_default()
     }
 
     pub(crate) fn long(&self, key: &str) -> CodecResult<Option<i64>> {
@@ -216,7 +215,7 @@ impl<'a> Fields<'a> {
         };
         let mut out = BTreeMap::new();
         for (k, v) in map.iter().filter(|(_, v)| !v.is_null()) {
-            out.insert(k.clone(), cast_string(v).map_err(|r| self.err(key, &r))?);
+            out.insert(k.clone(), cast_string(v));
         }
         Ok(Some(out))
     }
@@ -257,8 +256,8 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 }
 
 /// What fastjson puts in a `String` slot: strings as they are, other values as their JSON text.
-pub(crate) fn cast_string(v: &Value) -> Result<String, String> {
-    Ok(match v {
+pub(crate) fn cast_string(v: &Value) -> String {
+    match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
@@ -268,18 +267,18 @@ pub(crate) fn cast_string(v: &Value) -> Result<String, String> {
             super::lenient_json::write_compact_sorted(v, &mut out);
             String::from_utf8_lossy(&out).into_owned()
         }
-    })
+    }
 }
 
 /// A JSON array read as a Java `Collection<String>` (nulls skipped, scalars stringified).
 pub(crate) fn cast_string_list(v: &Value) -> Result<Vec<String>, String> {
     match v {
         Value::Null => Ok(Vec::new()),
-        Value::Array(items) => items
+        Value::Array(items) => Ok(items
             .iter()
             .filter(|item| !item.is_null())
             .map(cast_string)
-            .collect(),
+            .collect()),
         other => Err(format!("expected an array, found {}", kind(other))),
     }
 }
@@ -316,7 +315,7 @@ pub(crate) fn cast_long(v: &Value) -> Result<Option<i64>, String> {
 
 fn float_to_long(f: f64) -> Result<i64, String> {
     // The range check keeps the cast exact: both bounds are powers of two.
-    if f.is_finite() && f >= -9_223_372_036_854_775_808.0 && f < 9_223_372_036_854_775_808.0 {
+    if f.is_finite() && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
         Ok(f.trunc() as i64)
     } else {
         Err(format!("{f} is out of long range"))
@@ -410,9 +409,9 @@ mod tests {
         assert_eq!(f.bool("b").unwrap(), Some(true));
         assert_eq!(f.bool("t").unwrap(), Some(true));
         assert!(f.bool("neg").is_err());
-        assert_eq!(f.string("f").unwrap().as_deref(), Some("3.9"));
-        assert_eq!(f.string("o").unwrap().as_deref(), Some(r#"{"a":2,"b":1}"#));
-        assert_eq!(f.string("missing").unwrap(), None);
+        assert_eq!(f.string("f").as_deref(), Some("3.9"));
+        assert_eq!(f.string("o").as_deref(), Some(r#"{"a":2,"b":1}"#));
+        assert_eq!(f.string("missing"), None);
         assert_eq!(f.int("s").unwrap(), Some(12));
         assert!(Fields::new(&json!([]), "test").is_err());
     }

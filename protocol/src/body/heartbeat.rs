@@ -1,4 +1,4 @@
-//! `HeartbeatData` (HEART_BEAT, code 34) and the consumer/subscription types it carries, which
+//! `HeartbeatData` (`HEART_BEAT`, code 34) and the consumer/subscription types it carries, which
 //! `ConsumerConnection` reuses.
 //!
 //! Decoding accepts all three client dialects (protocol.md §2.4, real-clients.md quirk 7):
@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::fields::{cast_long, cast_string, invalid, java_enum, Fields};
+use super::fields::{cast_long, invalid, java_enum, Fields};
 use super::json_writer::JsonWriter;
 use super::{write_string_set, JsonBody};
 use crate::error::CodecResult;
@@ -99,17 +99,17 @@ impl SubscriptionData {
     /// expression or `*` subscribes to everything with empty sets; otherwise the expression
     /// is split on `||`, each part trimmed, empty parts skipped, and every tag hashed.
     pub fn from_expression(topic: &str, expression: &str, sub_version: i64) -> Self {
+        let sub_all = expression.is_empty() || expression == SUB_ALL;
         let mut data = SubscriptionData {
             topic: topic.to_owned(),
-            sub_string: expression.to_owned(),
+            sub_string: if sub_all { SUB_ALL } else { expression }.to_owned(),
             tags_set: BTreeSet::new(),
             code_set: BTreeSet::new(),
             sub_version,
             expression_type: EXPRESSION_TYPE_TAG.to_owned(),
             class_filter_mode: false,
         };
-        if expression.is_empty() || expression == SUB_ALL {
-            data.sub_string = SUB_ALL.to_owned();
+        if sub_all {
             return data;
         }
         for tag in expression
@@ -165,17 +165,15 @@ impl JsonBody for SubscriptionData {
             i32::try_from(code)
                 .map_err(|_| invalid(Self::WHAT, format!("codeSet: {code} is out of int range")))
         })?;
-        let tags_set = f.list("tagsSet", |v| {
-            cast_string(v).map_err(|r| invalid(Self::WHAT, format!("tagsSet: {r}")))
-        })?;
+        let tags_set = f.strings("tagsSet")?;
         Ok(SubscriptionData {
-            topic: f.string_or_empty("topic")?,
-            sub_string: f.string_or_empty("subString")?,
+            topic: f.string_or_empty("topic"),
+            sub_string: f.string_or_empty("subString"),
             tags_set: tags_set.into_iter().collect(),
             code_set: code_set.into_iter().collect(),
             sub_version: f.long_or("subVersion", 0)?,
             expression_type: f
-                .string("expressionType")?
+                .string("expressionType")
                 .unwrap_or_else(|| EXPRESSION_TYPE_TAG.to_owned()),
             class_filter_mode: f.bool_or("classFilterMode", false)?,
         })
@@ -234,7 +232,7 @@ impl JsonBody for ConsumerData {
     fn from_json(value: &Value) -> CodecResult<Self> {
         let f = Fields::new(value, Self::WHAT)?;
         Ok(ConsumerData {
-            group_name: f.string_or_empty("groupName")?,
+            group_name: f.string_or_empty("groupName"),
             consume_type: f.java_enum("consumeType")?,
             message_model: f.java_enum("messageModel")?,
             consume_from_where: f.java_enum("consumeFromWhere")?,
@@ -264,12 +262,12 @@ impl JsonBody for ProducerData {
     fn from_json(value: &Value) -> CodecResult<Self> {
         let f = Fields::new(value, Self::WHAT)?;
         Ok(ProducerData {
-            group_name: f.string_or_empty("groupName")?,
+            group_name: f.string_or_empty("groupName"),
         })
     }
 }
 
-/// `HeartbeatData`: the HEART_BEAT request body.
+/// `HeartbeatData`: the `HEART_BEAT` request body.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HeartbeatData {
     /// `clientID`: `ip@instanceName[@unitName]`.
@@ -319,7 +317,7 @@ impl JsonBody for HeartbeatData {
     fn from_json(value: &Value) -> CodecResult<Self> {
         let f = Fields::new(value, Self::WHAT)?;
         Ok(HeartbeatData {
-            client_id: f.string_or_empty("clientID")?,
+            client_id: f.string_or_empty("clientID"),
             producer_data_set: f.list("producerDataSet", ProducerData::from_json)?,
             consumer_data_set: f.list("consumerDataSet", ConsumerData::from_json)?,
             heartbeat_fingerprint: f.int("heartbeatFingerprint")?,

@@ -1,4 +1,4 @@
-//! A writer that produces JSON byte-for-byte as fastjson 1.x does for RocketMQ's bodies.
+//! A writer that produces JSON byte-for-byte as fastjson 1.x does for `RocketMQ`'s bodies.
 //!
 //! The caller drives it like a serializer: `begin_bean`/`field`/`end_bean` for Java objects
 //! (the caller gives fields sorted by name and skips nulls, as fastjson's default `SortField`
@@ -42,7 +42,7 @@ pub struct JsonStyle {
 }
 
 impl JsonStyle {
-    /// `JSON.toJSONString(obj)`: what every RocketMQ body on the wire uses by default.
+    /// `JSON.toJSONString(obj)`: what every `RocketMQ` body on the wire uses by default.
     pub const FASTJSON: JsonStyle = JsonStyle {
         pretty: false,
         quote_non_string_keys: false,

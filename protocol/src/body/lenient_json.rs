@@ -483,6 +483,7 @@ impl Parser<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::fmt::Write as _;
 
     fn ok(s: &str) -> Value {
         parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s:?}: {e}"))
@@ -602,7 +603,7 @@ mod tests {
             if i > 0 {
                 offsets.push(',');
             }
-            offsets.push_str(&format!("\"%RETRY%G{i}@G{i}\":{{0:0}}"));
+            write!(offsets, "\"%RETRY%G{i}@G{i}\":{{0:0}}").unwrap();
         }
         offsets.push_str("}}");
         let v = ok(&offsets);

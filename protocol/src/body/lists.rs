@@ -10,7 +10,7 @@ use super::json_writer::JsonWriter;
 use super::{write_string_list, write_string_map, write_string_set, JsonBody};
 use crate::error::CodecResult;
 
-/// `KVTable`: `{"table":{"k":"v"}}` (GET_KVLIST_BY_NAMESPACE, GET_BROKER_RUNTIME_INFO).
+/// `KVTable`: `{"table":{"k":"v"}}` (`GET_KVLIST_BY_NAMESPACE`, `GET_BROKER_RUNTIME_INFO`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KVTable {
     /// `table`.
@@ -62,12 +62,12 @@ impl JsonBody for TopicList {
         let f = Fields::new(value, Self::WHAT)?;
         Ok(TopicList {
             topic_list: f.strings("topicList")?.into_iter().collect(),
-            broker_addr: f.string("brokerAddr")?,
+            broker_addr: f.string("brokerAddr"),
         })
     }
 }
 
-/// `GroupList`: `{"groupList":["g"]}` (QUERY_TOPIC_CONSUME_BY_WHO).
+/// `GroupList`: `{"groupList":["g"]}` (`QUERY_TOPIC_CONSUME_BY_WHO`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupList {
     /// `groupList`.

@@ -7,8 +7,8 @@
 //! - [`json_writer`]: writes compact, standard or pretty (tab) JSON exactly as fastjson does.
 //! - `fields` (private): fastjson's casts when it fills a Java field from JSON.
 //! - One module per family of bodies: [`heartbeat`], [`route`], [`topic`],
-//!   [`subscription_group`], [`consumer_offset`], [`queue`] (MessageQueue and the lock
-//!   bodies), [`admin`] (stats and connections), [`lists`] (KVTable and the list bodies).
+//!   [`subscription_group`], [`consumer_offset`], [`queue`] (`MessageQueue` and the lock
+//!   bodies), [`admin`] (stats and connections), [`lists`] (`KVTable` and the list bodies).
 //!
 //! # Contract of every body type ([`JsonBody`])
 //! - `encode()` gives the exact bytes Java's `RemotingSerializable.encode()` gives: compact,
@@ -62,7 +62,7 @@ pub use topic::{
     TopicFilterType,
 };
 
-/// A Java class that RocketMQ sends or stores as JSON.
+/// A Java class that `RocketMQ` sends or stores as JSON.
 pub trait JsonBody: Sized {
     /// The Java class name, used in error messages.
     const WHAT: &'static str;

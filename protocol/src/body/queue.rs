@@ -1,4 +1,4 @@
-//! `MessageQueue` and the orderly-consumer lock bodies LOCK_BATCH_MQ / UNLOCK_BATCH_MQ
+//! `MessageQueue` and the orderly-consumer lock bodies `LOCK_BATCH_MQ` / `UNLOCK_BATCH_MQ`
 //! (protocol.md §2.12). `MessageQueue` is also the object key of `ConsumeStats` and
 //! `TopicStatsTable` (see [`super::admin`]).
 
@@ -58,8 +58,8 @@ impl JsonBody for MessageQueue {
     fn from_json(value: &Value) -> CodecResult<Self> {
         let f = Fields::new(value, Self::WHAT)?;
         Ok(MessageQueue {
-            topic: f.string_or_empty("topic")?,
-            broker_name: f.string_or_empty("brokerName")?,
+            topic: f.string_or_empty("topic"),
+            broker_name: f.string_or_empty("brokerName"),
             queue_id: f.int_or("queueId", 0)?,
         })
     }
@@ -78,7 +78,7 @@ fn read_queue_set(f: &Fields<'_>, key: &str) -> CodecResult<BTreeSet<MessageQueu
     Ok(f.list(key, MessageQueue::from_json)?.into_iter().collect())
 }
 
-/// `LockBatchRequestBody`: LOCK_BATCH_MQ request.
+/// `LockBatchRequestBody`: `LOCK_BATCH_MQ` request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LockBatchRequestBody {
     /// `consumerGroup`.
@@ -91,7 +91,7 @@ pub struct LockBatchRequestBody {
     pub mq_set: BTreeSet<MessageQueue>,
 }
 
-/// `UnlockBatchRequestBody`: UNLOCK_BATCH_MQ request; the same fields as the lock request.
+/// `UnlockBatchRequestBody`: `UNLOCK_BATCH_MQ` request; the same fields as the lock request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UnlockBatchRequestBody {
     /// `consumerGroup`.
@@ -127,8 +127,8 @@ macro_rules! batch_request_body {
             fn from_json(value: &Value) -> CodecResult<Self> {
                 let f = Fields::new(value, Self::WHAT)?;
                 Ok($ty {
-                    consumer_group: f.string_or_empty("consumerGroup")?,
-                    client_id: f.string_or_empty("clientId")?,
+                    consumer_group: f.string_or_empty("consumerGroup"),
+                    client_id: f.string_or_empty("clientId"),
                     only_this_broker: f.bool_or("onlyThisBroker", false)?,
                     mq_set: read_queue_set(&f, "mqSet")?,
                 })
@@ -140,7 +140,7 @@ macro_rules! batch_request_body {
 batch_request_body!(LockBatchRequestBody, "LockBatchRequestBody");
 batch_request_body!(UnlockBatchRequestBody, "UnlockBatchRequestBody");
 
-/// `LockBatchResponseBody`: the queues the LOCK_BATCH_MQ request got.
+/// `LockBatchResponseBody`: the queues the `LOCK_BATCH_MQ` request got.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LockBatchResponseBody {
     /// `lockOKMQSet`.

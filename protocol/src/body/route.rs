@@ -1,5 +1,5 @@
-//! `TopicRouteData` (GET_ROUTEINFO_BY_TOPIC reply) with `QueueData` and `BrokerData`, and
-//! `ClusterInfo` (GET_BROKER_CLUSTER_INFO reply). protocol.md §4.1, §4.4.
+//! `TopicRouteData` (`GET_ROUTEINFO_BY_TOPIC` reply) with `QueueData` and `BrokerData`, and
+//! `ClusterInfo` (`GET_BROKER_CLUSTER_INFO` reply). protocol.md §4.1, §4.4.
 //!
 //! - Routes come in two styles ([`RouteJsonStyle`]): fastjson's default with bare broker-id
 //!   keys (`{0:"addr"}`) for clients older than 4.9.4 that did not ask for standard JSON, and
@@ -31,7 +31,7 @@ pub enum RouteJsonStyle {
 }
 
 impl RouteJsonStyle {
-    /// The style the Java NameServer picks for a request (`ClientRequestProcessor`).
+    /// The style the Java `NameServer` picks for a request (`ClientRequestProcessor`).
     pub fn for_request(request_version: i32, accept_standard_json_only: bool) -> Self {
         if request_version >= V4_9_4 || accept_standard_json_only {
             RouteJsonStyle::Standard
@@ -85,7 +85,7 @@ impl JsonBody for QueueData {
     fn from_json(value: &Value) -> CodecResult<Self> {
         let f = Fields::new(value, Self::WHAT)?;
         Ok(QueueData {
-            broker_name: f.string_or_empty("brokerName")?,
+            broker_name: f.string_or_empty("brokerName"),
             read_queue_nums: f.int_or("readQueueNums", 0)?,
             write_queue_nums: f.int_or("writeQueueNums", 0)?,
             perm: f.int_or("perm", 0)?,
@@ -141,11 +141,11 @@ impl JsonBody for BrokerData {
             broker_addrs.insert(long_key(&id, Self::WHAT)?, addr);
         }
         Ok(BrokerData {
-            cluster: f.string_or_empty("cluster")?,
-            broker_name: f.string_or_empty("brokerName")?,
+            cluster: f.string_or_empty("cluster"),
+            broker_name: f.string_or_empty("brokerName"),
             broker_addrs,
             enable_acting_master: f.bool_or("enableActingMaster", false)?,
-            zone_name: f.string("zoneName")?,
+            zone_name: f.string("zoneName"),
         })
     }
 }
@@ -209,7 +209,7 @@ impl JsonBody for TopicRouteData {
             cast_string_list(v).map_err(|r| invalid(Self::WHAT, format!("filterServerTable: {r}")))
         })?;
         Ok(TopicRouteData {
-            order_topic_conf: f.string("orderTopicConf")?,
+            order_topic_conf: f.string("orderTopicConf"),
             queue_datas: f.list("queueDatas", QueueData::from_json)?,
             broker_datas: f.list("brokerDatas", BrokerData::from_json)?,
             filter_server_table,

@@ -1,5 +1,5 @@
 //! `SubscriptionGroupConfig` (a consumer group's settings on a broker) and its wrapper, the
-//! shape of `subscriptionGroup.json` and of GET_ALL_SUBSCRIPTIONGROUP_CONFIG replies.
+//! shape of `subscriptionGroup.json` and of `GET_ALL_SUBSCRIPTIONGROUP_CONFIG` replies.
 //! Fields and defaults: protocol.md §4.7.
 //!
 //! 5.x's `groupRetryPolicy`, `subscriptionDataSet` and the wrapper's `forbiddenTable` are
@@ -16,6 +16,8 @@ use super::{write_string_map, JsonBody};
 use crate::error::CodecResult;
 
 /// `SubscriptionGroupConfig`.
+// The fields mirror the Java class one for one; the booleans are independent switches.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionGroupConfig {
     /// `groupName`.
@@ -113,7 +115,7 @@ impl JsonBody for SubscriptionGroupConfig {
         let f = Fields::new(value, Self::WHAT)?;
         let d = SubscriptionGroupConfig::default();
         Ok(SubscriptionGroupConfig {
-            group_name: f.string_or_empty("groupName")?,
+            group_name: f.string_or_empty("groupName"),
             consume_enable: f.bool_or("consumeEnable", d.consume_enable)?,
             consume_from_min_enable: f
                 .bool_or("consumeFromMinEnable", d.consume_from_min_enable)?,

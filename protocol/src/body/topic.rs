@@ -1,6 +1,6 @@
 //! Topic configuration bodies: `TopicConfig`, `DataVersion`, `TopicConfigSerializeWrapper`
-//! (the `topics.json` file and the GET_ALL_TOPIC_CONFIG reply) and `RegisterBrokerBody`
-//! (REGISTER_BROKER request), plus the `PermName` bits. protocol.md §2.15, §4.2, §4.3, §6.5.
+//! (the `topics.json` file and the `GET_ALL_TOPIC_CONFIG` reply) and `RegisterBrokerBody`
+//! (`REGISTER_BROKER` request), plus the `PermName` bits. protocol.md §2.15, §4.2, §4.3, §6.5.
 //!
 //! 5.x additions are handled as follows: `TopicConfig.attributes` is optional (written when
 //! set); `DataVersion.stateVersion` is always written (4.x readers ignore it, 5.x readers
@@ -45,21 +45,17 @@ pub mod perm {
 
 java_enum! {
     /// `TopicFilterType`.
+    #[derive(Default)]
     TopicFilterType ("TopicFilterType") {
         /// `SINGLE_TAG`: every message has at most one tag (the default).
+        #[default]
         SingleTag = "SINGLE_TAG",
         /// `MULTI_TAG`.
         MultiTag = "MULTI_TAG",
     }
 }
 
-impl Default for TopicFilterType {
-    fn default() -> Self {
-        TopicFilterType::SingleTag
-    }
-}
-
-/// `DataVersion`: the version of a broker's topic (or group) table. The NameServer compares
+/// `DataVersion`: the version of a broker's topic (or group) table. The `NameServer` compares
 /// it for equality; `compare` orders by stateVersion, counter, timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DataVersion {
@@ -132,7 +128,7 @@ pub struct TopicConfig {
 pub const TOPIC_QUEUE_NUMS_DEFAULT: i32 = 16;
 
 impl TopicConfig {
-    /// A topic with Java's defaults (16 read and write queues, perm RW, SINGLE_TAG).
+    /// A topic with Java's defaults (16 read and write queues, perm RW, `SINGLE_TAG`).
     pub fn new(topic_name: impl Into<String>) -> Self {
         TopicConfig {
             topic_name: topic_name.into(),
@@ -182,7 +178,7 @@ impl JsonBody for TopicConfig {
     fn from_json(value: &Value) -> CodecResult<Self> {
         let f = Fields::new(value, Self::WHAT)?;
         Ok(TopicConfig {
-            topic_name: f.string_or_empty("topicName")?,
+            topic_name: f.string_or_empty("topicName"),
             read_queue_nums: f.int_or("readQueueNums", TOPIC_QUEUE_NUMS_DEFAULT)?,
             write_queue_nums: f.int_or("writeQueueNums", TOPIC_QUEUE_NUMS_DEFAULT)?,
             perm: f.int_or("perm", perm::PERM_READ | perm::PERM_WRITE)?,
@@ -195,7 +191,7 @@ impl JsonBody for TopicConfig {
 }
 
 /// `TopicConfigSerializeWrapper`: a broker's whole topic table with its version; the shape of
-/// `topics.json` (write it with `encode_pretty`) and of GET_ALL_TOPIC_CONFIG replies.
+/// `topics.json` (write it with `encode_pretty`) and of `GET_ALL_TOPIC_CONFIG` replies.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TopicConfigSerializeWrapper {
     /// `topicConfigTable`: topic name to config.
@@ -234,7 +230,7 @@ impl JsonBody for TopicConfigSerializeWrapper {
     }
 }
 
-/// `RegisterBrokerBody`: what a broker sends the NameServer with REGISTER_BROKER.
+/// `RegisterBrokerBody`: what a broker sends the `NameServer` with `REGISTER_BROKER`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RegisterBrokerBody {
     /// `topicConfigSerializeWrapper`.
@@ -244,7 +240,7 @@ pub struct RegisterBrokerBody {
 }
 
 impl RegisterBrokerBody {
-    /// Decode a REGISTER_BROKER body given the request header's `compressed` flag.
+    /// Decode a `REGISTER_BROKER` body given the request header's `compressed` flag.
     ///
     /// Compressed bodies (a zlib stream of length-prefixed parts, protocol.md §2.15) are not
     /// supported: 5.x brokers hard-code `compressed=false` and 4.x brokers default to it
