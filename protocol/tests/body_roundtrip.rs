@@ -61,7 +61,7 @@ fn finite_double() -> impl Strategy<Value = f64> {
     prop_oneof![
         Just(0.0),
         Just(-0.0),
-        (-1_000_000i64..1_000_000).prop_map(|v| v as f64 / 8.0),
+        (-1_000_000i32..1_000_000).prop_map(|v| f64::from(v) / 8.0),
         any::<f64>().prop_filter("finite", |f| f.is_finite()),
     ]
 }
