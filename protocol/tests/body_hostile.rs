@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use rmq_protocol::body::lenient_json::{self, JSON_BODY_SIZE_BYTES_MAX, JSON_NESTING_DEPTH_MAX};
 use rmq_protocol::body::{
     ClusterInfo, ConsumeStats, ConsumerConnection, ConsumerOffsetWrapper, DataVersion,
-    GetConsumerListByGroupResponseBody, GroupList, HeartbeatData, JsonBody, KVTable,
-    LockBatchRequestBody, LockBatchResponseBody, ProducerConnection, RegisterBrokerBody,
+    DelayOffsetWrapper, GetConsumerListByGroupResponseBody, GroupList, HeartbeatData, JsonBody,
+    KVTable, LockBatchRequestBody, LockBatchResponseBody, ProducerConnection, RegisterBrokerBody,
     SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicConfig, TopicConfigSerializeWrapper,
     TopicList, TopicRouteData, TopicStatsTable, UnlockBatchRequestBody,
 };
@@ -40,6 +40,7 @@ fn all_decoders() -> Vec<(&'static str, Decoder)> {
             decoder::<SubscriptionGroupWrapper>(),
         ),
         ("ConsumerOffsetWrapper", decoder::<ConsumerOffsetWrapper>()),
+        ("DelayOffsetWrapper", decoder::<DelayOffsetWrapper>()),
         ("KVTable", decoder::<KVTable>()),
         ("TopicList", decoder::<TopicList>()),
         ("GroupList", decoder::<GroupList>()),

@@ -10,7 +10,7 @@ use rmq_protocol::body::heartbeat::java_string_hash;
 use rmq_protocol::body::lenient_json;
 use rmq_protocol::body::{
     BrokerData, ClusterInfo, Connection, ConsumeFromWhere, ConsumeStats, ConsumeType,
-    ConsumerConnection, ConsumerData, ConsumerOffsetWrapper, DataVersion,
+    ConsumerConnection, ConsumerData, ConsumerOffsetWrapper, DataVersion, DelayOffsetWrapper,
     GetConsumerListByGroupResponseBody, GroupList, HeartbeatData, JavaEnum, JsonBody, JsonStyle,
     JsonWriter, KVTable, LockBatchRequestBody, LockBatchResponseBody, MessageModel, MessageQueue,
     OffsetWrapper, ProducerConnection, ProducerData, QueueData, RegisterBrokerBody, RouteJsonStyle,
@@ -353,7 +353,10 @@ proptest! {
         table in btree_map(text(), btree_map(any::<i32>(), any::<i64>(), 0..4), 0..3),
         version in proptest::option::of(data_version()),
     ) {
-        assert_round_trip(&ConsumerOffsetWrapper { offset_table: table, data_version: version })?;
+        assert_round_trip(&ConsumerOffsetWrapper { offset_table: table.clone(), data_version: version })?;
+        for queues in table.into_values() {
+            assert_round_trip(&DelayOffsetWrapper { offset_table: queues, data_version: version })?;
+        }
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! `ConsumerOffsetSerializeWrapper`: committed consumer offsets, the shape of
-//! `consumerOffset.json` (protocol.md §6.5) and of `GET_ALL_CONSUMER_OFFSET` replies.
+//! `consumerOffset.json` (protocol.md §6.5) and of `GET_ALL_CONSUMER_OFFSET` replies; and
+//! `DelayOffsetSerializeWrapper`, the shape of `delayOffset.json` and of
+//! `GET_ALL_DELAY_OFFSET` replies (`{"offsetTable":{1:0,2:17}}`, delay level to the offset in
+//! `SCHEDULE_TOPIC_XXXX` queue `level - 1`).
 //!
 //! `{"offsetTable":{"TopicTest@CG":{0:12,1:9}}}`: the outer key is `topic@group`, the inner
 //! keys are queue ids written **bare** (fastjson's default for `Integer` keys), and in the
@@ -57,12 +60,7 @@ impl JsonBody for ConsumerOffsetWrapper {
         w.begin_map();
         for (key, queues) in &self.offset_table {
             w.key(key);
-            w.begin_map();
-            for (queue_id, offset) in queues {
-                w.int_key(i64::from(*queue_id));
-                w.int(*offset);
-            }
-            w.end_map();
+            write_int_long_map(w, queues);
         }
         w.end_map();
         w.end_bean();
@@ -71,31 +69,75 @@ impl JsonBody for ConsumerOffsetWrapper {
     fn from_json(value: &Value) -> CodecResult<Self> {
         let f = Fields::new(value, Self::WHAT)?;
         let offset_table = f.keyed("offsetTable", |queues| {
-            let Value::Object(queues) = queues else {
-                return Err(invalid(
-                    Self::WHAT,
-                    "offsetTable: expected an object of queues",
-                ));
-            };
-            let mut out = BTreeMap::new();
-            for (queue_id, offset) in queues {
-                let queue_id = long_key(queue_id, Self::WHAT)?;
-                let queue_id = i32::try_from(queue_id).map_err(|_| {
-                    invalid(
-                        Self::WHAT,
-                        format!("queue id {queue_id} is out of int range"),
-                    )
-                })?;
-                let offset = cast_long(offset)
-                    .map_err(|r| invalid(Self::WHAT, format!("offsetTable: {r}")))?;
-                if let Some(offset) = offset {
-                    out.insert(queue_id, offset);
-                }
-            }
-            Ok(out)
+            read_int_long_map(queues, Self::WHAT)
         })?;
         Ok(ConsumerOffsetWrapper {
             offset_table,
+            data_version: f
+                .get("dataVersion")
+                .map(DataVersion::from_json)
+                .transpose()?,
+        })
+    }
+}
+
+/// Read an `Integer`-keyed, `Long`-valued map (`{0:12,1:9}`); null values are skipped.
+fn read_int_long_map(value: &Value, what: &'static str) -> CodecResult<BTreeMap<i32, i64>> {
+    let Value::Object(entries) = value else {
+        return Err(invalid(what, "offsetTable: expected an object"));
+    };
+    let mut out = BTreeMap::new();
+    for (key, offset) in entries {
+        let key = long_key(key, what)?;
+        let key = i32::try_from(key)
+            .map_err(|_| invalid(what, format!("map key {key} is out of int range")))?;
+        let offset = cast_long(offset).map_err(|r| invalid(what, format!("offsetTable: {r}")))?;
+        if let Some(offset) = offset {
+            out.insert(key, offset);
+        }
+    }
+    Ok(out)
+}
+
+fn write_int_long_map(w: &mut JsonWriter, map: &BTreeMap<i32, i64>) {
+    w.begin_map();
+    for (key, value) in map {
+        w.int_key(i64::from(*key));
+        w.int(*value);
+    }
+    w.end_map();
+}
+
+/// `DelayOffsetSerializeWrapper` (and `ScheduleMessageService` as persisted).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DelayOffsetWrapper {
+    /// `offsetTable`: delay level (1-based) to the consume offset of its schedule queue.
+    pub offset_table: BTreeMap<i32, i64>,
+    /// `dataVersion` (5.x); written only when set.
+    pub data_version: Option<DataVersion>,
+}
+
+impl JsonBody for DelayOffsetWrapper {
+    const WHAT: &'static str = "DelayOffsetSerializeWrapper";
+
+    fn write_json(&self, w: &mut JsonWriter) {
+        w.begin_bean();
+        if let Some(version) = &self.data_version {
+            w.field("dataVersion");
+            version.write_json(w);
+        }
+        w.field("offsetTable");
+        write_int_long_map(w, &self.offset_table);
+        w.end_bean();
+    }
+
+    fn from_json(value: &Value) -> CodecResult<Self> {
+        let f = Fields::new(value, Self::WHAT)?;
+        Ok(DelayOffsetWrapper {
+            offset_table: match f.get("offsetTable") {
+                Some(table) => read_int_long_map(table, Self::WHAT)?,
+                None => BTreeMap::new(),
+            },
             data_version: f
                 .get("dataVersion")
                 .map(DataVersion::from_json)
@@ -117,6 +159,27 @@ mod tests {
             Some(("%RETRY%CG", "CG"))
         );
         assert_eq!(ConsumerOffsetWrapper::split_table_key("nokey"), None);
+    }
+
+    #[test]
+    fn delay_offset_json() {
+        let delay = DelayOffsetWrapper {
+            offset_table: BTreeMap::from([(1, 0), (2, 0), (3, 17)]),
+            data_version: None,
+        };
+        let compact = r#"{"offsetTable":{1:0,2:0,3:17}}"#;
+        assert_eq!(delay.encode(), compact.as_bytes());
+        let pretty = "{\n\t\"offsetTable\":{1:0,2:0,3:17\n\t}\n}";
+        assert_eq!(delay.encode_pretty(), pretty.as_bytes());
+        assert_eq!(
+            DelayOffsetWrapper::decode(compact.as_bytes()).unwrap(),
+            delay
+        );
+        assert_eq!(
+            DelayOffsetWrapper::decode(pretty.as_bytes()).unwrap(),
+            delay
+        );
+        assert!(DelayOffsetWrapper::decode(br#"{"offsetTable":[]}"#).is_err());
     }
 
     #[test]

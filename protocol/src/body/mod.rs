@@ -44,7 +44,7 @@ pub use admin::{
     Connection, ConsumeStats, ConsumerConnection, OffsetWrapper, ProducerConnection, TopicOffset,
     TopicStatsTable,
 };
-pub use consumer_offset::ConsumerOffsetWrapper;
+pub use consumer_offset::{ConsumerOffsetWrapper, DelayOffsetWrapper};
 pub use fields::JavaEnum;
 pub use heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, ProducerData,
