@@ -66,8 +66,10 @@ pub fn decode_header(bytes: &[u8]) -> CodecResult<RemotingCommand> {
                 }
             }
         }
+        // Entries with empty keys or values decode as null and are dropped, as in Java; the map
+        // counts as present only if something survived, so a re-encode is byte-stable.
+        cmd.has_ext_fields = !fields.is_empty();
         cmd.ext_fields = fields;
-        cmd.has_ext_fields = true;
     }
     Ok(cmd)
 }

@@ -112,7 +112,7 @@ struct LenientI32(i32);
 impl<'de> de::Deserialize<'de> for LenientI32 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> Visitor<'de> for V {
+        impl Visitor<'_> for V {
             type Value = LenientI32;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an int32")
@@ -160,7 +160,7 @@ struct LenientLanguage(LanguageCode);
 impl<'de> de::Deserialize<'de> for LenientLanguage {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> Visitor<'de> for V {
+        impl Visitor<'_> for V {
             type Value = LenientLanguage;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a language name or ordinal")
