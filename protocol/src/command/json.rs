@@ -393,12 +393,13 @@ mod tests {
 
     #[test]
     fn too_many_ext_fields_is_an_error() {
+        use std::fmt::Write as _;
         let mut s = String::from("{\"code\":1,\"extFields\":{");
         for i in 0..=EXT_FIELDS_COUNT_MAX {
             if i > 0 {
                 s.push(',');
             }
-            s.push_str(&format!("\"k{i}\":\"v\""));
+            write!(s, "\"k{i}\":\"v\"").unwrap();
         }
         s.push_str("}}");
         assert!(decode_header(s.as_bytes()).is_err());
