@@ -12,6 +12,8 @@
 //!
 //! Facts: `../shared/docs/protocol.md` §2.2, §5 and §6.1.
 
+pub mod batch;
+pub mod id;
 pub mod keys;
 pub mod properties;
 pub mod record;
