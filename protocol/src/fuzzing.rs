@@ -14,10 +14,12 @@ use bytes::{Bytes, BytesMut};
 
 use crate::command::{binary, json, RemotingCommand};
 use crate::frame::{self, FrameStatus};
+use crate::message::{batch, id, record};
 
 /// Names of the fuzz targets, in the order the replay test runs them; each has a corpus folder
 /// `protocol/fuzz/corpus/<name>/`.
-pub const TARGETS: &[&str] = &["frame", "header_json", "header_binary"];
+pub const TARGETS: &[&str] =
+    &["frame", "header_json", "header_binary", "batch_body", "stored_records", "offset_msg_id"];
 
 /// Run the named target on `data`. Returns `false` for an unknown target name.
 pub fn run(target: &str, data: &[u8]) -> bool {
@@ -25,6 +27,9 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "frame" => frame_stream(data),
         "header_json" => header_json(data),
         "header_binary" => header_binary(data),
+        "batch_body" => batch_body(data),
+        "stored_records" => stored_records(data),
+        "offset_msg_id" => offset_msg_id(data),
         _ => return false,
     }
     true
@@ -73,4 +78,59 @@ fn assert_reencodes(cmd: &RemotingCommand) {
     let again =
         RemotingCommand::decode(Bytes::clone(&bytes)).expect("our own encoding must decode");
     assert_eq!(&again, cmd, "round trip changed the command");
+}
+
+/// A SEND_BATCH_MESSAGE body: whatever decodes must re-encode and decode to the same entries.
+pub fn batch_body(data: &[u8]) {
+    let Ok(entries) = batch::decode_batch(data) else { return };
+    let mut again = Vec::new();
+    batch::encode_batch(entries.iter().copied(), &mut again).expect("decoded entries re-encode");
+    let back = batch::decode_batch(&again).expect("our own encoding must decode");
+    assert_eq!(back, entries);
+}
+
+/// A run of stored records (a PULL body or a CommitLog tail): every view that parses must
+/// describe bytes inside the input, agree with `peek_head`, and re-encode field by field into a
+/// record that parses to the same values.
+pub fn stored_records(data: &[u8]) {
+    let mut consumed = 0usize;
+    for view in record::records(data) {
+        let Ok(view) = view else { return };
+        assert!(view.total_size() <= data.len() - consumed);
+        match record::peek_head(view.bytes()) {
+            Ok(Some(record::RecordHead::Message { total_size })) => assert_eq!(total_size, view.total_size()),
+            other => panic!("peek_head disagrees with parse: {other:?}"),
+        }
+        consumed += view.total_size();
+        let fields = record::RecordFields {
+            queue_id: view.queue_id(),
+            flag: view.flag(),
+            queue_offset: view.queue_offset(),
+            physical_offset: view.physical_offset(),
+            sys_flag: view.sys_flag(),
+            born_timestamp: view.born_timestamp(),
+            born_host: view.born_host(),
+            store_timestamp: view.store_timestamp(),
+            store_host: view.store_host(),
+            reconsume_times: view.reconsume_times(),
+            prepared_transaction_offset: view.prepared_transaction_offset(),
+            body: view.body(),
+            topic: view.topic(),
+            properties: view.properties(),
+        };
+        let encoded = fields.encode_to_vec().expect("a parsed record re-encodes");
+        let again = record::RecordView::parse(&encoded).expect("our own encoding must parse");
+        assert_eq!((again.body(), again.topic(), again.properties()), (view.body(), view.topic(), view.properties()));
+        assert_eq!((again.queue_offset(), again.physical_offset()), (view.queue_offset(), view.physical_offset()));
+        assert!(again.crc_matches());
+    }
+}
+
+/// An offset message id: whatever decodes must encode back to the same id (ignoring case).
+pub fn offset_msg_id(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok((host, offset)) = id::decode_offset_msg_id(text) {
+        let again = id::encode_offset_msg_id(host, offset);
+        assert!(again.eq_ignore_ascii_case(text), "{text} re-encoded as {again}");
+    }
 }

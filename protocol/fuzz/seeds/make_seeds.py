@@ -77,3 +77,37 @@ write("frame", "binary-send", frame(bin_send, b"payload", ser=1))
 write("frame", "two-frames", frame(JAVA_SEND_V2, b"x") + frame(bin_resp, ser=1))
 write("frame", "oversize-length", struct.pack(">iI", 0x7FFFFFF0, 10))
 write("frame", "header-beyond-frame", struct.pack(">iI", 8, 100) + b"\0" * 4)
+
+# --- message codecs -------------------------------------------------------------------------
+def batch_entry(flag: int, body: bytes, props: str) -> bytes:
+    p = props.encode()
+    total = 20 + len(body) + 2 + len(p)
+    return struct.pack(">iiiii", total, 0, 0, flag, len(body)) + body + struct.pack(">h", len(p)) + p
+
+write("batch_body", "two", batch_entry(0, b"hello", "TAGS\x01A\x02UNIQ_KEY\x01X\x02") + batch_entry(7, b"", ""))
+write("batch_body", "cpp-like", batch_entry(0, b"msg-0", "KEYS\x01key-0\x02TAGS\x01TagA\x02UNIQ_KEY\x01" + "0" * 32 + "\x02"))
+write("batch_body", "bad-total", struct.pack(">iiiii", 100, 0, 0, 0, 5) + b"hello")
+
+def stored_record(topic: str, body: bytes, props: str, queue_offset=0, phys=0, v2=False) -> bytes:
+    t, p = topic.encode(), props.encode()
+    import zlib
+    crc = zlib.crc32(body) & 0x7FFFFFFF
+    magic = 0xDAA320AB if v2 else 0xDAA320A7
+    head = struct.pack(">iIiiiqqiq", 0, magic, crc, 1, 0, queue_offset, phys, 0, 1700000000000)
+    head += bytes([127, 0, 0, 1]) + struct.pack(">i", 50000)          # born host
+    head += struct.pack(">q", 1700000000001)
+    head += bytes([127, 0, 0, 1]) + struct.pack(">i", 10911)          # store host
+    head += struct.pack(">iq", 0, 0)
+    rec = head + struct.pack(">i", len(body)) + body
+    rec += (struct.pack(">h", len(t)) if v2 else bytes([len(t)])) + t
+    rec += struct.pack(">h", len(p)) + p
+    return struct.pack(">i", len(rec)) + rec[4:]
+
+r1 = stored_record("TopicTest", b"body-1", "TAGS\x01TagA\x02UNIQ_KEY\x01AB\x02")
+r2 = stored_record("T" * 130, b"x" * 40, "", queue_offset=1, phys=len(r1), v2=True)
+write("stored_records", "two", r1 + r2)
+write("stored_records", "blank-tail", r1 + struct.pack(">iI", 8, 0xCBD43194))
+write("stored_records", "torn", (r1 + r2)[:-7])
+write("offset_msg_id", "ipv4", b"0A00000100002A9F0000000000001F40")
+write("offset_msg_id", "ipv6", b"00000000000000000000000000000001" + b"00002A9F" + b"0000000000001F40")
+write("offset_msg_id", "lowercase", b"7f00000100002a9f0000000000000000")
