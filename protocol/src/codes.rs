@@ -3,7 +3,7 @@
 //! Values come from `RequestCode.java`, `ResponseCode.java` and `RemotingSysResponseCode.java`
 //! (5.x, with the 4.x differences noted); see `../shared/docs/protocol.md` §2.1 and §3.
 //!
-//! Each table is declared once through [`code_table!`], which emits the constants and a `name`
+//! Each table is declared once through `code_table!`, which emits the constants and a `name`
 //! lookup. The lookup is a `match` over the constants, so two entries with the same value fail
 //! the build (`unreachable_patterns` is denied below): a number can never have two names here.
 //!

@@ -1,7 +1,7 @@
 //! Typed custom headers: the `extFields` of a request or response read into a struct, and
 //! written back with Java-identical names and value text.
 //!
-//! Each header is declared once (see [`macros`](self) for the syntax): field, wire name,
+//! Each header is declared once (the syntax is described in `header/macros.rs`): field, wire name,
 //! required / optional / defaulted, and type. The declaration yields the struct, its
 //! [`CommandHeader`] impl and its [`HeaderField`] table.
 //!

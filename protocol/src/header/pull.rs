@@ -1,8 +1,8 @@
 //! `PULL_MESSAGE` (11) and `LITE_PULL_MESSAGE` (361) headers (protocol.md §2.3).
 //!
 //! The response header's four required fields must be present in every pull reply
-//! (SUCCESS, `PULL_NOT_FOUND`, `PULL_RETRY_IMMEDIATELY`, `PULL_OFFSET_MOVED`): the Java client unboxes
-//! them unconditionally.
+//! (`SUCCESS`, `PULL_NOT_FOUND`, `PULL_RETRY_IMMEDIATELY`, `PULL_OFFSET_MOVED`): the Java
+//! client unboxes them unconditionally.
 
 use super::CommandHeader;
 
@@ -62,7 +62,6 @@ command_header! {
     }
 }
 
-/// Fields by name, for callers that want to check a reply without building the struct.
 impl PullMessageResponseHeader {
     /// The wire names of the fields every pull reply must carry.
     pub fn required_names() -> impl Iterator<Item = &'static str> {
