@@ -274,7 +274,8 @@ fn a_bad_number_is_invalid() {
 
 #[test]
 fn a_pull_reply_header_is_written_as_java_writes_it() {
-    let mut request = RemotingCommand::new_request(request_code::PULL_MESSAGE, Default::default());
+    let mut request =
+        RemotingCommand::new_request(request_code::PULL_MESSAGE, rmq_protocol::ExtFields::new());
     request.opaque = 9;
     let reply = RemotingCommand::response_to(&request, 19, Some("OFFSET_OVERFLOW_ONE".into()))
         .with_header(&PullMessageResponseHeader {
