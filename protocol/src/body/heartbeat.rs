@@ -67,13 +67,8 @@ pub const SUB_ALL: &str = "*";
 /// `ExpressionType.TAG`: the default expression type.
 pub const EXPRESSION_TYPE_TAG: &str = "TAG";
 
-/// Java `String.hashCode()`: `h = 31*h + c` over UTF-16 code units with int wrap-around, the
-/// tag code stored in the consume queue and listed in `codeSet`.
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
-}
+/// Java `String.hashCode()`, the tag code listed in `codeSet` (shared with the consume queue).
+pub use crate::message::tag::java_string_hash;
 
 /// `SubscriptionData`: one topic a consumer group subscribes to, with its filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,15 +354,12 @@ mod tests {
     }
 
     #[test]
-    fn java_string_hash_matches_java() {
-        assert_eq!(java_string_hash("TagA"), 2_598_919);
-        assert_eq!(java_string_hash(""), 0);
-        // "polygenelubricants".hashCode() == Integer.MIN_VALUE, a classic Java fact.
-        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
-        // Non-BMP characters hash as two UTF-16 units: "😀" is \uD83D\uDE00.
+    fn code_set_uses_the_consume_queue_tag_hash() {
+        let sub = SubscriptionData::from_expression("T", "TagA", 1);
+        assert_eq!(sub.code_set, [2_598_919].into());
         assert_eq!(
-            java_string_hash("\u{1F600}"),
-            0xD83D_i32.wrapping_mul(31).wrapping_add(0xDE00)
+            crate::message::tag::tags_code(Some("TagA")),
+            i64::from(java_string_hash("TagA"))
         );
     }
 
