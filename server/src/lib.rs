@@ -11,10 +11,11 @@
 //!
 //! Design: `../shared/docs/architecture.md`; wire facts: `../shared/docs/protocol.md`.
 
-pub mod config;
-pub mod limits;
 #[macro_use]
 pub mod log;
+pub mod config;
+pub mod limits;
+pub mod namesrv;
 pub mod shard;
 pub mod transport;
 pub mod wire;
