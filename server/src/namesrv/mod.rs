@@ -472,25 +472,23 @@ fn topic_list(names: Vec<String>) -> Vec<u8> {
 }
 
 impl Service for Namesrv {
-    fn handle(
+    async fn handle(
         self: Rc<Self>,
         conn: Rc<Connection>,
         cmd: RemotingCommand,
-    ) -> impl std::future::Future<Output = Option<RemotingCommand>> + 'static {
-        async move {
-            if let Some(resp) = self.handle_read(&cmd) {
-                return Some(resp);
-            }
-            let info = ConnectionInfo::from(&*conn);
-            let busy = RemotingCommand::response_to(
-                &cmd,
-                response_code::SYSTEM_BUSY,
-                Some(SYSTEM_BUSY_OVERLOAD_REMARK.to_string()),
-            );
-            match self.shard.call_owner(ServiceKind::Namesrv, info, cmd).await {
-                Ok(resp) => resp,
-                Err(()) => Some(busy),
-            }
+    ) -> Option<RemotingCommand> {
+        if let Some(resp) = self.handle_read(&cmd) {
+            return Some(resp);
+        }
+        let info = ConnectionInfo::from(&*conn);
+        let busy = RemotingCommand::response_to(
+            &cmd,
+            response_code::SYSTEM_BUSY,
+            Some(SYSTEM_BUSY_OVERLOAD_REMARK.to_string()),
+        );
+        match self.shard.call_owner(ServiceKind::Namesrv, info, cmd).await {
+            Ok(resp) => resp,
+            Err(()) => Some(busy),
         }
     }
 
