@@ -1,0 +1,482 @@
+//! The transport: accept loops and the per-connection loop shared by the broker and the
+//! NameServer.
+//!
+//! A connection lives on the shard that accepted it. Its reader loop:
+//! 1. checks the frame at the head of the read buffer with [`rmq_protocol::frame::check`]
+//!    (allocation-free) — a broken frame (bad length, serialize type or header length) closes
+//!    the connection, as Java's decoder does, because the stream can no longer be re-synced;
+//! 2. reserves the frame's announced size from the shard's [`MemoryBudget`] *before* buffering
+//!    its body; when the budget cannot cover it, only the header is read, the body is discarded
+//!    as it arrives and the request gets SYSTEM_BUSY;
+//! 3. decodes the command; an undecodable header gets a SYSTEM_ERROR reply and the connection
+//!    keeps serving (the framing is intact, so the stream is still in sync);
+//! 4. admits it against the connection's in-flight limit (SYSTEM_BUSY when full) and runs the
+//!    service's handler in its own task, so a long-polling request never blocks the requests
+//!    behind it.
+//!
+//! Responses and broker-initiated requests go through one bounded outbound queue to the writer
+//! task. Oneway requests never get a reply, not even an error. A connection with no inbound
+//! bytes for `serverChannelMaxIdleTimeSeconds` (120 s) is closed.
+//!
+//! Invariants: the read buffer never holds more than one frame beyond what its permit covers
+//! (at most a header of `HEADER_SIZE_BYTES_MAX` while answering SYSTEM_BUSY); every queue is
+//! bounded; nothing here panics on peer input.
+
+pub mod budget;
+pub mod client;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::{TcpListener, TcpStream};
+use rmq_protocol::command::{binary, json};
+use rmq_protocol::frame::{self, FrameStatus, SerializeType};
+use rmq_protocol::limits::{FRAME_PREAMBLE_BYTES, HEADER_SIZE_BYTES_MAX};
+use rmq_protocol::{CodecError, RemotingCommand};
+
+use self::budget::MemoryPermit;
+use crate::limits::{CONNECTION_PUSH_QUEUE_CAPACITY, SOCKET_READ_CHUNK_BYTES};
+use crate::shard::Shard;
+use crate::wire::{response_code, SYSTEM_BUSY_OVERLOAD_REMARK};
+
+/// Process-unique id of a connection: the shard in the top 16 bits, a per-shard sequence below.
+pub type ConnectionId = u64;
+
+/// One accepted connection, as the services see it. Lives on its shard only.
+#[derive(Debug)]
+pub struct Connection {
+    /// Process-unique id.
+    pub id: ConnectionId,
+    /// The shard that owns the socket.
+    pub shard: usize,
+    /// The peer's address (`clientAddr` in connection lists).
+    pub peer: SocketAddr,
+    /// Our local port (the broker's main or VIP port).
+    pub local_port: u16,
+    /// Frames for the writer task.
+    outbound: LocalSender<RemotingCommand>,
+    /// Requests of this connection being processed.
+    in_flight: Cell<usize>,
+}
+
+impl Connection {
+    /// Queue a broker-initiated request (e.g. NOTIFY_CONSUMER_IDS_CHANGED). Returns false when
+    /// the queue is full or the connection is gone; such pushes are hints and may be dropped.
+    pub fn try_push(&self, cmd: RemotingCommand) -> bool {
+        self.outbound.try_send(cmd).is_ok()
+    }
+
+    /// Queue a response, waiting for room (the queue drains as the writer sends).
+    async fn respond(&self, cmd: RemotingCommand) {
+        // A closed queue means the writer died with the socket; nothing left to tell.
+        let _ = self.outbound.send(cmd).await;
+    }
+}
+
+/// Something that answers requests: the NameServer or the broker. One instance per shard.
+pub trait Service: 'static {
+    /// Process one request; `None` means no reply (the transport also never replies to a
+    /// oneway request, whatever this returns).
+    fn handle(
+        self: Rc<Self>,
+        conn: Rc<Connection>,
+        cmd: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>> + 'static;
+
+    /// The connection closed (peer gone, idle, broken framing or shutdown).
+    fn connection_closed(self: Rc<Self>, conn: &Rc<Connection>);
+}
+
+/// Accept on `listener` until the shard stops, serving each connection with `service`.
+pub async fn serve<S: Service>(shard: Rc<Shard>, listener: TcpListener, service: Rc<S>) {
+    let accept_loop = {
+        let shard = Rc::clone(&shard);
+        async move {
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        let shard = Rc::clone(&shard);
+                        let service = Rc::clone(&service);
+                        glommio::spawn_local(run_connection(shard, service, stream)).detach();
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        log_warn!("accept failed", error = e);
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }
+    };
+    futures_lite::future::or(accept_loop, shard.stopping()).await;
+}
+
+/// Serve one connection until it closes.
+async fn run_connection<S: Service>(shard: Rc<Shard>, service: Rc<S>, stream: TcpStream) {
+    let Ok(peer) = stream.peer_addr() else {
+        return;
+    };
+    let local_port = stream.local_addr().map_or(0, |a| a.port());
+    // Latency matters more than packet count for request/response traffic.
+    let _ = stream.set_nodelay(true);
+    let idle = Duration::from_secs(shard.runtime.idle_timeout_seconds);
+    if let Err(e) = stream.set_read_timeout(Some(idle)) {
+        log_warn!("cannot set idle timeout", peer = peer, error = e);
+    }
+    let (reader, writer) = futures_lite::io::split(stream);
+    let capacity = shard
+        .runtime
+        .connection_in_flight_requests_max
+        .saturating_add(CONNECTION_PUSH_QUEUE_CAPACITY);
+    let (tx, rx) = local_channel::new_bounded(capacity);
+    let conn = Rc::new(Connection {
+        id: shard.next_connection_id(),
+        shard: shard.id,
+        peer,
+        local_port,
+        outbound: tx,
+        in_flight: Cell::new(0),
+    });
+    shard.register_connection(Rc::clone(&conn));
+    glommio::spawn_local(write_loop(writer, rx)).detach();
+
+    let reason = futures_lite::future::or(read_loop(&shard, &service, &conn, reader), async {
+        shard.stopping().await;
+        CloseReason::Shutdown
+    })
+    .await;
+    if reason != CloseReason::PeerClosed {
+        log_info!("connection closed", peer = peer, reason = reason.name());
+    }
+    shard.unregister_connection(conn.id);
+    Rc::clone(&service).connection_closed(&conn);
+    // In-flight tasks hold their own `Rc<Connection>`; when the last one ends the outbound
+    // queue closes, the writer ends and the socket is closed.
+}
+
+/// Why a connection's reader stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseReason {
+    PeerClosed,
+    Idle,
+    BrokenFraming,
+    ReadError,
+    Shutdown,
+}
+
+impl CloseReason {
+    const fn name(self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer closed",
+            CloseReason::Idle => "idle timeout",
+            CloseReason::BrokenFraming => "broken framing",
+            CloseReason::ReadError => "read error",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Read, check, admit and dispatch frames until the connection ends.
+async fn read_loop<S: Service, R: futures_lite::AsyncRead + Unpin>(
+    shard: &Rc<Shard>,
+    service: &Rc<S>,
+    conn: &Rc<Connection>,
+    mut reader: R,
+) -> CloseReason {
+    let mut buf = BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES);
+    // The reservation for the frame at the head of `buf`, taken once its length is known.
+    let mut permit: Option<MemoryPermit> = None;
+    // Body bytes still to drop of a frame answered with SYSTEM_BUSY for lack of budget.
+    let mut discard_bytes: usize = 0;
+    loop {
+        // Handle everything already buffered.
+        loop {
+            if discard_bytes > 0 {
+                let n = discard_bytes.min(buf.len());
+                buf.advance(n);
+                discard_bytes -= n;
+                if discard_bytes > 0 {
+                    break;
+                }
+            }
+            match frame::check(&buf) {
+                Err(e) => {
+                    log_warn!("broken framing", peer = conn.peer, error = e);
+                    return CloseReason::BrokenFraming;
+                }
+                Ok(FrameStatus::Complete(h)) => {
+                    let held = match permit.take() {
+                        Some(p) => Some(p),
+                        None => shard.budget.try_acquire(h.frame_len),
+                    };
+                    let Some(held) = held else {
+                        answer_over_budget(conn, &buf[h.header_range()], h.serialize_type).await;
+                        buf.advance(h.frame_len);
+                        continue;
+                    };
+                    let frame = buf.split_to(h.frame_len).freeze();
+                    dispatch_frame(shard, service, conn, frame, held).await;
+                }
+                Ok(FrameStatus::Partial { frame_len }) => {
+                    if buf.len() >= FRAME_PREAMBLE_BYTES && permit.is_none() {
+                        // The preamble was validated by `check`; reserve before buffering.
+                        match shard.budget.try_acquire(frame_len) {
+                            Some(p) => permit = Some(p),
+                            None => {
+                                let header_len = header_len_of(&buf);
+                                let header_end = FRAME_PREAMBLE_BYTES + header_len;
+                                if buf.len() < header_end {
+                                    // Read on until the header is here (bounded by the header
+                                    // limit, which `check` enforced).
+                                    break;
+                                }
+                                let ser = serialize_type_of(&buf);
+                                answer_over_budget(
+                                    conn,
+                                    &buf[FRAME_PREAMBLE_BYTES..header_end],
+                                    ser,
+                                )
+                                .await;
+                                discard_bytes = frame_len - header_end;
+                                buf.advance(header_end);
+                                continue;
+                            }
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        // Make room for the rest of the current frame, a chunk at a time.
+        let start = buf.len();
+        buf.resize(start + SOCKET_READ_CHUNK_BYTES, 0);
+        let read = reader.read(&mut buf[start..]).await;
+        match read {
+            Ok(0) => {
+                buf.truncate(start);
+                return CloseReason::PeerClosed;
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return CloseReason::Idle,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::ConnectionReset {
+                    log_warn!("read failed", peer = conn.peer, error = e);
+                }
+                return CloseReason::ReadError;
+            }
+        }
+        // Keep the buffer from growing past one chunk of slack when idle.
+        if buf.is_empty() && buf.capacity() > 4 * SOCKET_READ_CHUNK_BYTES {
+            buf = BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES);
+        }
+    }
+}
+
+/// The header length of a frame whose preamble `check` has validated.
+fn header_len_of(buf: &[u8]) -> usize {
+    let word = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    let len = (word & 0x00FF_FFFF) as usize;
+    debug_assert!(len <= HEADER_SIZE_BYTES_MAX);
+    len
+}
+
+/// The serialize type of a frame whose preamble `check` has validated.
+fn serialize_type_of(buf: &[u8]) -> SerializeType {
+    SerializeType::from_code(buf[4]).unwrap_or_default()
+}
+
+/// Decode a header on its own (no body).
+fn decode_header_only(header: &[u8], ser: SerializeType) -> Result<RemotingCommand, CodecError> {
+    let mut cmd = match ser {
+        SerializeType::Json => json::decode_header(header)?,
+        SerializeType::RocketMq => binary::decode_header(header)?,
+    };
+    cmd.serialize_type = ser;
+    Ok(cmd)
+}
+
+/// SYSTEM_BUSY for a request skipped because the shard's memory budget is spent.
+async fn answer_over_budget(conn: &Connection, header: &[u8], ser: SerializeType) {
+    let Ok(cmd) = decode_header_only(header, ser) else {
+        return;
+    };
+    if cmd.is_oneway() || cmd.is_response() {
+        return;
+    }
+    let resp = RemotingCommand::response_to(
+        &cmd,
+        response_code::SYSTEM_BUSY,
+        Some(SYSTEM_BUSY_OVERLOAD_REMARK.to_string()),
+    );
+    conn.respond(resp).await;
+}
+
+/// Decode one complete frame and run it, or answer the error.
+async fn dispatch_frame<S: Service>(
+    shard: &Rc<Shard>,
+    service: &Rc<S>,
+    conn: &Rc<Connection>,
+    frame: bytes::Bytes,
+    permit: MemoryPermit,
+) {
+    let cmd = match RemotingCommand::decode(frame.clone()) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            log_warn!("undecodable header", peer = conn.peer, error = e);
+            // Answer with what can be salvaged so the client fails fast instead of timing out.
+            if let Some((opaque, oneway)) = salvage_opaque(&frame) {
+                if !oneway {
+                    let mut resp = RemotingCommand::response_to(
+                        &RemotingCommand::default(),
+                        response_code::SYSTEM_ERROR,
+                        Some(format!("bad request header: {e}")),
+                    );
+                    resp.opaque = opaque;
+                    conn.respond(resp).await;
+                }
+            }
+            return;
+        }
+    };
+    if cmd.is_response() {
+        // Server connections issue no requests of their own that expect answers
+        // (pushes are oneway), so a response here has no one waiting for it.
+        return;
+    }
+    let oneway = cmd.is_oneway();
+    if conn.in_flight.get() >= shard.runtime.connection_in_flight_requests_max {
+        if !oneway {
+            let resp = RemotingCommand::response_to(
+                &cmd,
+                response_code::SYSTEM_BUSY,
+                Some(SYSTEM_BUSY_OVERLOAD_REMARK.to_string()),
+            );
+            conn.respond(resp).await;
+        }
+        return;
+    }
+    conn.in_flight.set(conn.in_flight.get() + 1);
+    let guard = shard.begin_request();
+    let conn = Rc::clone(conn);
+    let service = Rc::clone(service);
+    glommio::spawn_local(async move {
+        let response = service.handle(Rc::clone(&conn), cmd).await;
+        drop(permit);
+        conn.in_flight.set(conn.in_flight.get() - 1);
+        if let Some(resp) = response {
+            if !oneway {
+                conn.respond(resp).await;
+            }
+        }
+        drop(guard);
+    })
+    .detach();
+}
+
+/// The opaque and oneway flag of a frame whose header did not decode, when they can be read:
+/// the binary header has them at fixed offsets; a JSON header may still parse as a value.
+fn salvage_opaque(frame: &[u8]) -> Option<(i32, bool)> {
+    let FrameStatus::Complete(h) = frame::check(frame).ok()? else {
+        return None;
+    };
+    let header = &frame[h.header_range()];
+    match h.serialize_type {
+        SerializeType::RocketMq => {
+            let opaque = i32::from_be_bytes(header.get(5..9)?.try_into().ok()?);
+            let flag = i32::from_be_bytes(header.get(9..13)?.try_into().ok()?);
+            Some((opaque, flag & rmq_protocol::command::FLAG_ONEWAY != 0))
+        }
+        SerializeType::Json => {
+            let v: serde_json::Value = serde_json::from_slice(header).ok()?;
+            let opaque = i32::try_from(v.get("opaque")?.as_i64()?).ok()?;
+            let flag = v
+                .get("flag")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0);
+            Some((
+                opaque,
+                flag & i64::from(rmq_protocol::command::FLAG_ONEWAY) != 0,
+            ))
+        }
+    }
+}
+
+/// Encode and write queued frames until the queue closes or the socket fails.
+async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
+    mut writer: W,
+    rx: LocalReceiver<RemotingCommand>,
+) {
+    let mut out = BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES);
+    while let Some(cmd) = rx.recv().await {
+        out.clear();
+        if let Err(e) = cmd.encode(&mut out) {
+            // A response too large for a frame: tell the client instead of going silent.
+            log_warn!("response not encodable", code = cmd.code, error = e);
+            if !cmd.is_response() {
+                continue;
+            }
+            let mut resp = RemotingCommand::response_to(
+                &RemotingCommand::default(),
+                response_code::SYSTEM_ERROR,
+                Some(format!("response not encodable: {e}")),
+            );
+            resp.opaque = cmd.opaque;
+            out.clear();
+            if resp.encode(&mut out).is_err() {
+                continue;
+            }
+        }
+        if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.close().await;
+}
+
+/// Bind a listener (SO_REUSEPORT, so every shard can bind the same port).
+pub fn bind(address: &str, port: u16) -> std::io::Result<TcpListener> {
+    let addr: SocketAddr = format!("{address}:{port}")
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    TcpListener::bind(addr).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmq_protocol::ExtFields;
+
+    #[test]
+    fn opaque_is_salvaged_from_both_header_kinds() {
+        let mut cmd = RemotingCommand::new_request(105, ExtFields::new());
+        cmd.opaque = 4242;
+        cmd.flag = rmq_protocol::command::FLAG_ONEWAY;
+        let json = cmd.encode_to_bytes().unwrap();
+        assert_eq!(salvage_opaque(&json), Some((4242, true)));
+        cmd.serialize_type = SerializeType::RocketMq;
+        cmd.flag = 0;
+        let bin = cmd.encode_to_bytes().unwrap();
+        assert_eq!(salvage_opaque(&bin), Some((4242, false)));
+        assert_eq!(salvage_opaque(b"\0\0\0\x05\0\0\0\x01x"), None);
+    }
+
+    #[test]
+    fn header_only_decode_reads_code_and_opaque() {
+        let mut cmd = RemotingCommand::new_request(310, ExtFields::new());
+        cmd.opaque = 9;
+        let bytes = cmd.encode_to_bytes().unwrap();
+        let header_len = header_len_of(&bytes);
+        let got = decode_header_only(
+            &bytes[FRAME_PREAMBLE_BYTES..FRAME_PREAMBLE_BYTES + header_len],
+            serialize_type_of(&bytes),
+        )
+        .unwrap();
+        assert_eq!((got.code, got.opaque), (310, 9));
+    }
+}
