@@ -12,14 +12,23 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::body::{
+    lenient_json, HeartbeatData, JsonBody, JsonStyle, RouteJsonStyle, TopicRouteData,
+};
 use crate::command::{binary, json, RemotingCommand};
 use crate::frame::{self, FrameStatus};
 use crate::message::{batch, id, record};
 
 /// Names of the fuzz targets, in the order the replay test runs them; each has a corpus folder
 /// `protocol/fuzz/corpus/<name>/`.
-pub const TARGETS: &[&str] =
-    &["frame", "header_json", "header_binary", "batch_body", "stored_records", "offset_msg_id"];
+pub const TARGETS: &[&str] = &[
+    "frame",
+    "header_json",
+    "header_binary",
+    "batch_body",
+    "stored_records",
+    "offset_msg_id",
+];
 
 /// Run the named target on `data`. Returns `false` for an unknown target name.
 pub fn run(target: &str, data: &[u8]) -> bool {
@@ -30,6 +39,9 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "batch_body" => batch_body(data),
         "stored_records" => stored_records(data),
         "offset_msg_id" => offset_msg_id(data),
+        "heartbeat_body" => heartbeat_body(data),
+        "route_json" => route_json(data),
+        "json_body" => json_body(data),
         _ => return false,
     }
     true
@@ -82,7 +94,9 @@ fn assert_reencodes(cmd: &RemotingCommand) {
 
 /// A SEND_BATCH_MESSAGE body: whatever decodes must re-encode and decode to the same entries.
 pub fn batch_body(data: &[u8]) {
-    let Ok(entries) = batch::decode_batch(data) else { return };
+    let Ok(entries) = batch::decode_batch(data) else {
+        return;
+    };
     let mut again = Vec::new();
     batch::encode_batch(entries.iter().copied(), &mut again).expect("decoded entries re-encode");
     let back = batch::decode_batch(&again).expect("our own encoding must decode");
@@ -98,7 +112,9 @@ pub fn stored_records(data: &[u8]) {
         let Ok(view) = view else { return };
         assert!(view.total_size() <= data.len() - consumed);
         match record::peek_head(view.bytes()) {
-            Ok(Some(record::RecordHead::Message { total_size })) => assert_eq!(total_size, view.total_size()),
+            Ok(Some(record::RecordHead::Message { total_size })) => {
+                assert_eq!(total_size, view.total_size());
+            }
             other => panic!("peek_head disagrees with parse: {other:?}"),
         }
         consumed += view.total_size();
@@ -120,17 +136,66 @@ pub fn stored_records(data: &[u8]) {
         };
         let encoded = fields.encode_to_vec().expect("a parsed record re-encodes");
         let again = record::RecordView::parse(&encoded).expect("our own encoding must parse");
-        assert_eq!((again.body(), again.topic(), again.properties()), (view.body(), view.topic(), view.properties()));
-        assert_eq!((again.queue_offset(), again.physical_offset()), (view.queue_offset(), view.physical_offset()));
+        assert_eq!(
+            (again.body(), again.topic(), again.properties()),
+            (view.body(), view.topic(), view.properties())
+        );
+        assert_eq!(
+            (again.queue_offset(), again.physical_offset()),
+            (view.queue_offset(), view.physical_offset())
+        );
         assert!(again.crc_matches());
     }
 }
 
 /// An offset message id: whatever decodes must encode back to the same id (ignoring case).
 pub fn offset_msg_id(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok((host, offset)) = id::decode_offset_msg_id(text) {
         let again = id::encode_offset_msg_id(host, offset);
-        assert!(again.eq_ignore_ascii_case(text), "{text} re-encoded as {again}");
+        assert!(
+            again.eq_ignore_ascii_case(text),
+            "{text} re-encoded as {again}"
+        );
+    }
+}
+
+/// A HEART_BEAT body, in any client's dialect: whatever decodes must survive encode/decode.
+pub fn heartbeat_body(data: &[u8]) {
+    if let Ok(heartbeat) = HeartbeatData::decode(data) {
+        let again =
+            HeartbeatData::decode(&heartbeat.encode()).expect("our own encoding must decode");
+        assert_eq!(again, heartbeat);
+    }
+}
+
+/// A route body (what a NameServer sends, in either key style): whatever decodes must survive
+/// encode/decode in both styles.
+pub fn route_json(data: &[u8]) {
+    if let Ok(route) = TopicRouteData::decode(data) {
+        for style in [RouteJsonStyle::Fastjson, RouteJsonStyle::Standard] {
+            let again = TopicRouteData::decode(&route.encode_route(style))
+                .expect("our own encoding must decode");
+            assert_eq!(again, route);
+        }
+    }
+}
+
+/// Any body through the fastjson-dialect parser: whatever parses must write and parse back equal
+/// in every style.
+pub fn json_body(data: &[u8]) {
+    if let Ok(value) = lenient_json::parse(data) {
+        for style in [
+            JsonStyle::FASTJSON,
+            JsonStyle::STANDARD,
+            JsonStyle::FASTJSON_PRETTY,
+        ] {
+            let mut w = crate::body::JsonWriter::new(style);
+            w.value(&value);
+            let again = lenient_json::parse(&w.into_bytes()).expect("our own writing must parse");
+            assert_eq!(again, value);
+        }
     }
 }

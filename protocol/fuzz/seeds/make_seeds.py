@@ -111,3 +111,39 @@ write("stored_records", "torn", (r1 + r2)[:-7])
 write("offset_msg_id", "ipv4", b"0A00000100002A9F0000000000001F40")
 write("offset_msg_id", "ipv6", b"00000000000000000000000000000001" + b"00002A9F" + b"0000000000001F40")
 write("offset_msg_id", "lowercase", b"7f00000100002a9f0000000000000000")
+
+# --- JSON bodies -----------------------------------------------------------------------------
+JAVA_HEARTBEAT = (
+    b'{"clientID":"192.168.0.2@12345#123456789","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET",'
+    b'"consumeType":"CONSUME_PASSIVELY","groupName":"CG","messageModel":"CLUSTERING","unitMode":false,'
+    b'"subscriptionDataSet":[{"classFilterMode":false,"codeSet":[2598919],"expressionType":"TAG","subString":"TagA",'
+    b'"subVersion":1700000000000,"tagsSet":["TagA"],"topic":"TopicTest"},{"classFilterMode":false,"codeSet":[],'
+    b'"expressionType":"TAG","subString":"*","subVersion":1700000000001,"tagsSet":[],"topic":"%RETRY%CG"}]}],'
+    b'"heartbeatFingerprint":0,"producerDataSet":[{"groupName":"PG"},{"groupName":"CLIENT_INNER_PRODUCER"}],'
+    b'"withoutSub":false}'
+)
+ALI_HEARTBEAT = (
+    b'{"clientID":"127.0.0.1@c1","producerDataSet":[{"groupName":"CLIENT_INNER_PRODUCER"}],"consumerDataSet":'
+    b'[{"groupName":"node_test_cg","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING",'
+    b'"consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"topic":"T","subString":"*",'
+    b'"classFilterMode":false,"tagsSet":[],"codeSet":[],"subVersion":1700000000000}],"unitMode":false}]}'
+)
+ROUTE_FASTJSON = (
+    b'{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"},"brokerName":"broker-a",'
+    b'"cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":'
+    b'[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}'
+)
+ROUTE_STANDARD = ROUTE_FASTJSON.replace(b'{0:', b'{"0":').replace(b',1:', b',"1":')
+CONSUME_STATS = (
+    b'{"consumeTps":0.0,"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"TopicTest"}:'
+    b'{"brokerOffset":100,"consumerOffset":90,"lastTimestamp":1700000000000,"pullOffset":95}}}'
+)
+OFFSETS_PRETTY = b'{\n\t"offsetTable":{\n\t\t"TopicTest@CG":{0:12,1:9\n\t\t}\n\t}\n}'
+write("heartbeat_body", "java", JAVA_HEARTBEAT)
+write("heartbeat_body", "cpp", CPP_HEARTBEAT_BODY)
+write("heartbeat_body", "ali-ons", ALI_HEARTBEAT)
+write("route_json", "fastjson", ROUTE_FASTJSON)
+write("route_json", "standard", ROUTE_STANDARD)
+for name, body in {"consume-stats": CONSUME_STATS, "offsets-pretty": OFFSETS_PRETTY, "route": ROUTE_FASTJSON,
+                   "single-quotes": b"{'a':'b',c:[1,2.5e3,true,null]}"}.items():
+    write("json_body", name, body)
