@@ -1,0 +1,378 @@
+//! TCP transport: one [`Connection`] per socket, a [`ConnectionPool`] of them per address.
+//!
+//! A connection has one reader task and one writer task. Callers append encoded frames to the
+//! connection's shared write buffer (no per-request channel message, no copy beyond the
+//! encode) and ring the writer; the writer swaps the buffer out and writes it whole, so
+//! requests issued while a write is in progress coalesce into the next one. The reader splits
+//! frames off its buffer and completes the pending request with the same opaque.
+//!
+//! Invariants:
+//! - every pending request is completed exactly once: by its response, by its timeout (the
+//!   caller removes its own entry), or by the connection closing (all entries fail);
+//! - the pending table holds at most [`CONNECTION_PENDING_REQUESTS_MAX`] entries and the write
+//!   buffer at most about [`CONNECTION_WRITE_BUFFER_BYTES_MAX`] (writers wait beyond it);
+//! - a frame from the peer that breaks the protocol limits closes the connection; it never
+//!   panics and never makes us allocate more than the frame limit.
+//! - requests from the peer (e.g. `NOTIFY_CONSUMER_IDS_CHANGED`) go to the pool's
+//!   [`RequestHandler`]; non-oneway ones the handler does not answer get
+//!   `REQUEST_CODE_NOT_SUPPORTED`, as Java's client does.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use rmq_protocol::codes::response_code;
+use rmq_protocol::command::FLAG_ONEWAY;
+use rmq_protocol::RemotingCommand;
+
+use crate::error::{ClientError, ClientResult};
+use crate::limits::{
+    CONNECTION_PENDING_REQUESTS_MAX, CONNECTION_WRITE_BUFFER_BYTES_MAX, CONNECT_TIMEOUT,
+    SOCKET_READ_CHUNK_BYTES,
+};
+use crate::sync::{oneshot, Notify, OneshotSender};
+use crate::transport::Transport;
+
+/// Called with each request a peer sends us; returns the response to send back, if any.
+pub type RequestHandler = Rc<dyn Fn(&str, RemotingCommand) -> Option<RemotingCommand>>;
+
+type Pending = RefCell<HashMap<i32, OneshotSender<ClientResult<RemotingCommand>>>>;
+
+/// One TCP connection with request/response correlation by opaque.
+pub struct Connection {
+    addr: String,
+    pending: Pending,
+    write_buf: RefCell<BytesMut>,
+    /// Rung when `write_buf` gains bytes or the connection closes.
+    writer_doorbell: Notify,
+    /// Rung when the writer took the buffer (space is free again) or the connection closed.
+    drained: Notify,
+    closed: Cell<bool>,
+    close_reason: RefCell<String>,
+    next_opaque: Cell<i32>,
+}
+
+impl Connection {
+    /// Connect to `addr` (`ip:port`) and start the reader and writer tasks.
+    pub async fn connect(addr: &str, handler: Option<RequestHandler>) -> ClientResult<Rc<Self>> {
+        let sock: SocketAddr = addr
+            .parse()
+            .map_err(|_| ClientError::BadAddress(addr.to_string()))?;
+        let stream = TcpStream::connect_timeout(sock, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| ClientError::Connect {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        // Request/response traffic: latency over packet count.
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = futures_lite::io::split(stream);
+        let conn = Rc::new(Connection {
+            addr: addr.to_string(),
+            pending: RefCell::new(HashMap::new()),
+            write_buf: RefCell::new(BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES)),
+            writer_doorbell: Notify::new(),
+            drained: Notify::new(),
+            closed: Cell::new(false),
+            close_reason: RefCell::new(String::new()),
+            next_opaque: Cell::new(1),
+        });
+        glommio::spawn_local(Rc::clone(&conn).write_loop(writer)).detach();
+        glommio::spawn_local(Rc::clone(&conn).read_loop(reader, handler)).detach();
+        Ok(conn)
+    }
+
+    /// The peer address.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Whether the connection has closed (it will not carry more requests).
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Requests waiting for a response.
+    pub fn pending_count(&self) -> usize {
+        self.pending.borrow().len()
+    }
+
+    fn closed_error(&self) -> ClientError {
+        ClientError::ConnectionClosed {
+            addr: self.addr.clone(),
+            reason: self.close_reason.borrow().clone(),
+        }
+    }
+
+    fn next_opaque(&self) -> i32 {
+        let v = self.next_opaque.get();
+        // Positive ids only, skipping 0 after wrap-around.
+        self.next_opaque.set(v.checked_add(1).unwrap_or(1));
+        v
+    }
+
+    /// Encode `request` into the write buffer, waiting while the buffer is over its limit.
+    async fn enqueue(&self, request: &RemotingCommand) -> ClientResult<()> {
+        loop {
+            if self.closed.get() {
+                return Err(self.closed_error());
+            }
+            let waiting = self.drained.notified();
+            if self.write_buf.borrow().len() < CONNECTION_WRITE_BUFFER_BYTES_MAX {
+                break;
+            }
+            waiting.await;
+        }
+        request
+            .encode(&mut self.write_buf.borrow_mut())
+            .map_err(|source| ClientError::Codec {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        self.writer_doorbell.notify_all();
+        Ok(())
+    }
+
+    /// Send `request` and wait at most `timeout` for the response with its opaque.
+    pub async fn invoke(
+        &self,
+        mut request: RemotingCommand,
+        timeout: Duration,
+    ) -> ClientResult<RemotingCommand> {
+        if self.closed.get() {
+            return Err(self.closed_error());
+        }
+        if self.pending.borrow().len() >= CONNECTION_PENDING_REQUESTS_MAX {
+            return Err(ClientError::TooManyRequests {
+                addr: self.addr.clone(),
+                max: CONNECTION_PENDING_REQUESTS_MAX,
+            });
+        }
+        let opaque = self.next_opaque();
+        request.opaque = opaque;
+        request.flag &= !FLAG_ONEWAY;
+        let (tx, rx) = oneshot();
+        self.pending.borrow_mut().insert(opaque, tx);
+        let exchange = async {
+            if let Err(e) = self.enqueue(&request).await {
+                self.pending.borrow_mut().remove(&opaque);
+                return Err(e);
+            }
+            match rx.await {
+                Some(result) => result,
+                None => Err(self.closed_error()),
+            }
+        };
+        let timed_out = async {
+            glommio::timer::sleep(timeout).await;
+            Err(ClientError::Timeout {
+                addr: self.addr.clone(),
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            })
+        };
+        let result = futures_lite::future::or(exchange, timed_out).await;
+        if result.is_err() {
+            // Timed out (or failed): nobody will read a late answer.
+            self.pending.borrow_mut().remove(&opaque);
+        }
+        result
+    }
+
+    /// Send `request` with the oneway flag.
+    pub async fn invoke_oneway(&self, mut request: RemotingCommand) -> ClientResult<()> {
+        request.opaque = self.next_opaque();
+        request.flag |= FLAG_ONEWAY;
+        self.enqueue(&request).await
+    }
+
+    fn close(&self, reason: &str) {
+        if self.closed.replace(true) {
+            return;
+        }
+        *self.close_reason.borrow_mut() = reason.to_string();
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        for (_, tx) in pending {
+            tx.send(Err(self.closed_error()));
+        }
+        self.writer_doorbell.notify_all();
+        self.drained.notify_all();
+    }
+
+    async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(self: Rc<Self>, mut writer: W) {
+        let mut out = BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES);
+        loop {
+            let waiting = self.writer_doorbell.notified();
+            if self.write_buf.borrow().is_empty() {
+                if self.closed.get() {
+                    break;
+                }
+                waiting.await;
+                continue;
+            }
+            // Swap buffers: callers keep appending to the (empty) other one while we write.
+            std::mem::swap(&mut out, &mut *self.write_buf.borrow_mut());
+            self.drained.notify_all();
+            if let Err(e) = writer.write_all(&out).await {
+                self.close(&format!("write failed: {e}"));
+                break;
+            }
+            out.clear();
+        }
+        let _ = writer.close().await;
+    }
+
+    async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
+        self: Rc<Self>,
+        mut reader: R,
+        handler: Option<RequestHandler>,
+    ) {
+        let mut buf = BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES);
+        let reason = loop {
+            loop {
+                match RemotingCommand::decode_from(&mut buf) {
+                    Ok(Some(cmd)) => self.on_frame(cmd, handler.as_ref()).await,
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.close(&format!("bad frame: {e}"));
+                        return;
+                    }
+                }
+            }
+            if self.closed.get() {
+                break "closed".to_string();
+            }
+            let start = buf.len();
+            buf.resize(start + SOCKET_READ_CHUNK_BYTES, 0);
+            match reader.read(&mut buf[start..]).await {
+                Ok(0) => break "peer closed".to_string(),
+                Ok(n) => buf.truncate(start + n),
+                Err(e) => break format!("read failed: {e}"),
+            }
+        };
+        self.close(&reason);
+    }
+
+    async fn on_frame(&self, cmd: RemotingCommand, handler: Option<&RequestHandler>) {
+        if cmd.is_response() {
+            let waiter = self.pending.borrow_mut().remove(&cmd.opaque);
+            // A response nobody waits for (timed out) is dropped.
+            if let Some(tx) = waiter {
+                tx.send(Ok(cmd));
+            }
+            return;
+        }
+        let oneway = cmd.is_oneway();
+        let opaque = cmd.opaque;
+        let code = cmd.code;
+        let reply = match handler {
+            Some(h) => h(&self.addr, cmd),
+            None => None,
+        };
+        if oneway {
+            return;
+        }
+        let mut reply = reply.unwrap_or_else(|| {
+            let mut r = RemotingCommand::default();
+            r.code = response_code::REQUEST_CODE_NOT_SUPPORTED;
+            r.remark = Some(format!("request code {code} not supported by this client"));
+            r
+        });
+        reply.opaque = opaque;
+        reply.flag = rmq_protocol::command::FLAG_RESPONSE;
+        // A failure here means the connection is closing; the reader notices on its own.
+        let _ = self.enqueue(&reply).await;
+    }
+}
+
+/// Connections per address, opened lazily, replaced when they close.
+pub struct ConnectionPool {
+    per_addr: usize,
+    slots: RefCell<HashMap<String, Vec<Option<Rc<Connection>>>>>,
+    next_slot: Cell<usize>,
+    handler: RefCell<Option<RequestHandler>>,
+}
+
+impl ConnectionPool {
+    /// A pool opening up to `per_addr` connections to each address (at least 1).
+    pub fn new(per_addr: usize) -> Self {
+        ConnectionPool {
+            per_addr: per_addr.max(1),
+            slots: RefCell::new(HashMap::new()),
+            next_slot: Cell::new(0),
+            handler: RefCell::new(None),
+        }
+    }
+
+    /// Set the handler for requests peers send us (applies to connections opened later).
+    pub fn set_request_handler(&self, handler: RequestHandler) {
+        *self.handler.borrow_mut() = Some(handler);
+    }
+
+    /// A live connection to `addr`, round-robin over its slots, connecting if needed.
+    pub async fn get(&self, addr: &str) -> ClientResult<Rc<Connection>> {
+        let slot = self.next_slot.get() % self.per_addr;
+        self.next_slot.set(self.next_slot.get().wrapping_add(1));
+        if let Some(conn) = self.existing(addr, slot) {
+            return Ok(conn);
+        }
+        let handler = self.handler.borrow().clone();
+        let conn = Connection::connect(addr, handler).await?;
+        let mut slots = self.slots.borrow_mut();
+        let list = slots
+            .entry(addr.to_string())
+            .or_insert_with(|| vec![None; self.per_addr]);
+        // Another task may have connected this slot meanwhile; keep the first live one.
+        match &list[slot] {
+            Some(existing) if !existing.is_closed() => Ok(Rc::clone(existing)),
+            _ => {
+                list[slot] = Some(Rc::clone(&conn));
+                Ok(conn)
+            }
+        }
+    }
+
+    fn existing(&self, addr: &str, slot: usize) -> Option<Rc<Connection>> {
+        let slots = self.slots.borrow();
+        let conn = slots.get(addr)?.get(slot)?.as_ref()?;
+        (!conn.is_closed()).then(|| Rc::clone(conn))
+    }
+
+    /// Close and forget every connection to `addr`.
+    pub fn close_addr(&self, addr: &str) {
+        if let Some(list) = self.slots.borrow_mut().remove(addr) {
+            for conn in list.into_iter().flatten() {
+                conn.close("closed by the client");
+            }
+        }
+    }
+
+    /// Close every connection.
+    pub fn close_all(&self) {
+        let all = std::mem::take(&mut *self.slots.borrow_mut());
+        for conn in all.into_values().flatten().flatten() {
+            conn.close("closed by the client");
+        }
+    }
+}
+
+impl Transport for ConnectionPool {
+    async fn invoke(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> ClientResult<RemotingCommand> {
+        let conn = self.get(addr).await?;
+        conn.invoke(request, timeout).await
+    }
+
+    async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> ClientResult<()> {
+        let conn = self.get(addr).await?;
+        conn.invoke_oneway(request).await
+    }
+}
