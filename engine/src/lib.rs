@@ -1,2 +1,8 @@
-//! `rmq-engine`: the storage engine of one shard (CommitLog, ConsumeQueue, IndexFile,
-//! checkpoint, recovery, flush, retention). Being built under issue 3.
+//! `rmq-engine`: the storage engine of one shard.
+pub mod config;
+pub mod consume_queue;
+pub mod error;
+pub mod io;
+pub mod limits;
+pub mod offsets;
+pub mod sync;
