@@ -66,8 +66,10 @@ pub fn decode_header(bytes: &[u8]) -> CodecResult<RemotingCommand> {
                 }
             }
         }
+        // Entries with empty keys or values decode as null and are dropped, as in Java; the map
+        // counts as present only if something survived, so a re-encode is byte-stable.
+        cmd.has_ext_fields = !fields.is_empty();
         cmd.ext_fields = fields;
-        cmd.has_ext_fields = true;
     }
     Ok(cmd)
 }
@@ -222,30 +224,26 @@ mod tests {
 
     #[test]
     fn broken_lengths_are_errors() {
-        let mut base = vec![0u8; FIXED_PART_BYTES - 4];
-        // remark length beyond header
-        let mut a = base.clone();
-        a.extend_from_slice(&100i32.to_be_bytes());
-        assert!(decode_header(&a).is_err());
-        // negative remark length
-        let mut b = base.clone();
-        b.extend_from_slice(&(-1i32).to_be_bytes());
-        assert!(decode_header(&b).is_err());
-        // ext length beyond header
-        base.extend_from_slice(&0i32.to_be_bytes());
-        let mut c = base.clone();
-        c.extend_from_slice(&50i32.to_be_bytes());
-        assert!(decode_header(&c).is_err());
-        // an entry cut short inside the ext area
-        let mut d = base.clone();
-        d.extend_from_slice(&3i32.to_be_bytes());
-        d.extend_from_slice(&[0, 5, b'x']);
-        assert!(decode_header(&d).is_err());
-        // invalid UTF-8 key
-        let mut e = base.clone();
-        e.extend_from_slice(&9i32.to_be_bytes());
-        e.extend_from_slice(&[0, 1, 0xFF, 0, 0, 0, 2, b'o', b'k']);
-        assert!(matches!(decode_header(&e), Err(CodecError::InvalidUtf8(_))));
+        let fixed = vec![0u8; FIXED_PART_BYTES - 4];
+        let with = |tail: &[&[u8]]| -> Vec<u8> { [&[fixed.as_slice()], tail].concat().concat() };
+        let remark_too_long = with(&[&100i32.to_be_bytes()]);
+        assert!(decode_header(&remark_too_long).is_err());
+        let remark_negative = with(&[&(-1i32).to_be_bytes()]);
+        assert!(decode_header(&remark_negative).is_err());
+        let no_remark = 0i32.to_be_bytes();
+        let ext_too_long = with(&[&no_remark, &50i32.to_be_bytes()]);
+        assert!(decode_header(&ext_too_long).is_err());
+        let entry_cut_short = with(&[&no_remark, &3i32.to_be_bytes(), &[0, 5, b'x']]);
+        assert!(decode_header(&entry_cut_short).is_err());
+        let bad_utf8_key = with(&[
+            &no_remark,
+            &9i32.to_be_bytes(),
+            &[0, 1, 0xFF, 0, 0, 0, 2, b'o', b'k'],
+        ]);
+        assert!(matches!(
+            decode_header(&bad_utf8_key),
+            Err(CodecError::InvalidUtf8(_))
+        ));
         assert!(decode_header(&[0, 1]).is_err());
     }
 }

@@ -112,7 +112,7 @@ struct LenientI32(i32);
 impl<'de> de::Deserialize<'de> for LenientI32 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> Visitor<'de> for V {
+        impl Visitor<'_> for V {
             type Value = LenientI32;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an int32")
@@ -160,7 +160,7 @@ struct LenientLanguage(LanguageCode);
 impl<'de> de::Deserialize<'de> for LenientLanguage {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> Visitor<'de> for V {
+        impl Visitor<'_> for V {
             type Value = LenientLanguage;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a language name or ordinal")
@@ -393,12 +393,13 @@ mod tests {
 
     #[test]
     fn too_many_ext_fields_is_an_error() {
+        use std::fmt::Write as _;
         let mut s = String::from("{\"code\":1,\"extFields\":{");
         for i in 0..=EXT_FIELDS_COUNT_MAX {
             if i > 0 {
                 s.push(',');
             }
-            s.push_str(&format!("\"k{i}\":\"v\""));
+            write!(s, "\"k{i}\":\"v\"").unwrap();
         }
         s.push_str("}}");
         assert!(decode_header(s.as_bytes()).is_err());

@@ -195,6 +195,7 @@ impl RemotingCommand {
     }
 
     /// Attach a body.
+    #[must_use]
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = Some(body.into());
         self
@@ -202,6 +203,8 @@ impl RemotingCommand {
 
     /// Decode one complete frame, the length prefix included. The body stays a slice of
     /// `frame`.
+    // By value: the caller hands the frame over; the body is a refcounted slice of it.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn decode(frame: Bytes) -> CodecResult<Self> {
         let header = match frame::check(&frame)? {
             FrameStatus::Complete(h) if h.frame_len == frame.len() => h,

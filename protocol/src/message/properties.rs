@@ -1,0 +1,116 @@
+//! The message properties string (protocol.md §5.1): `name\u{1}value\u{2}` repeated.
+//!
+//! Parsing follows Java's `MessageDecoder.string2messageProperties` exactly: split on
+//! `\u{2}`; in each segment the name runs to the first `\u{1}`, which must be neither the
+//! segment's first nor its last character (so names and values are never empty; Java's
+//! "segment shorter than 3 chars" rule follows from that); other segments are skipped. A value
+//! may contain `\u{1}`. When a name repeats, the later value wins — the 4.9.8 batch encoder
+//! relies on this (batch-level properties are appended after each inner message's own).
+//!
+//! Parsing never fails: malformed segments are skipped, as in Java.
+
+/// Separates a name from its value.
+pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// Ends every entry.
+pub const PROPERTY_SEPARATOR: char = '\u{2}';
+
+/// Every well-formed `(name, value)` entry in order, duplicates included; allocation-free.
+/// When a name repeats, the later entry is the effective one (see [`get`]).
+pub fn iter(properties: &str) -> impl Iterator<Item = (&str, &str)> + '_ {
+    properties.split(PROPERTY_SEPARATOR).filter_map(|segment| {
+        let at = segment.find(NAME_VALUE_SEPARATOR)?;
+        // The separator is one byte, so "not last" in bytes equals "not last" in chars.
+        if at == 0 || at + 1 >= segment.len() {
+            return None;
+        }
+        Some((&segment[..at], &segment[at + 1..]))
+    })
+}
+
+/// The effective value of `key` (its last occurrence), without allocating.
+pub fn get<'a>(properties: &'a str, key: &str) -> Option<&'a str> {
+    iter(properties)
+        .filter(|(name, _)| *name == key)
+        .last()
+        .map(|(_, value)| value)
+}
+
+/// All entries as Java's map would hold them: each name once, with its last value, in the
+/// order of its first appearance.
+pub fn parse(properties: &str) -> Vec<(String, String)> {
+    let mut position_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut entries: Vec<(&str, &str)> = Vec::new();
+    for (name, value) in iter(properties) {
+        if let Some(&at) = position_of.get(name) {
+            entries[at].1 = value;
+        } else {
+            position_of.insert(name, entries.len());
+            entries.push((name, value));
+        }
+    }
+    entries
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// Serialize entries as Java's `messageProperties2String` does: `name\u{1}value\u{2}` each,
+/// in the given order. Callers must not put the separator characters into names or values
+/// (Java does not check either); an empty name or value is written but will not parse back.
+pub fn encode<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (name, value) in entries {
+        out.push_str(name);
+        out.push(NAME_VALUE_SEPARATOR);
+        out.push_str(value);
+        out.push(PROPERTY_SEPARATOR);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_in_order_with_trailing_separator() {
+        let s = encode([("KEYS", "k1 k2"), ("WAIT", "true")]);
+        assert_eq!(s, "KEYS\u{1}k1 k2\u{2}WAIT\u{1}true\u{2}");
+        assert_eq!(encode(std::iter::empty()), "");
+    }
+
+    #[test]
+    fn get_finds_values_and_later_wins() {
+        let s = "UNIQ_KEY\u{1}A\u{2}WAIT\u{1}true\u{2}UNIQ_KEY\u{1}B\u{2}";
+        assert_eq!(get(s, "UNIQ_KEY"), Some("B"));
+        assert_eq!(get(s, "WAIT"), Some("true"));
+        assert_eq!(get(s, "TAGS"), None);
+        assert_eq!(
+            parse(s),
+            vec![
+                ("UNIQ_KEY".to_owned(), "B".to_owned()),
+                ("WAIT".to_owned(), "true".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn skips_segments_java_skips() {
+        // empty name, empty value, no separator, too short, empty segments
+        let s = "\u{1}v\u{2}k\u{1}\u{2}novalue\u{2}ab\u{2}\u{2}\u{2}ok\u{1}1\u{2}";
+        assert_eq!(iter(s).collect::<Vec<_>>(), vec![("ok", "1")]);
+    }
+
+    #[test]
+    fn last_segment_needs_no_trailing_separator_and_value_may_hold_name_separator() {
+        let s = "a\u{1}x\u{1}y\u{2}b\u{1}z";
+        assert_eq!(get(s, "a"), Some("x\u{1}y"));
+        assert_eq!(get(s, "b"), Some("z"));
+    }
+
+    #[test]
+    fn non_ascii_names_and_values() {
+        let s = encode([("é", "\u{1F600}")]);
+        assert_eq!(get(&s, "é"), Some("\u{1F600}"));
+    }
+}
