@@ -149,8 +149,10 @@ impl StoreConfig {
         if self.index_hash_slots == 0 || self.index_entries < 2 {
             return Err(EngineError::Config("index sizes out of range".into()));
         }
-        // A record must fit in a segment with room for the blank filler.
-        if (self.max_message_body_bytes as u64).saturating_add(64 * 1024) >= seg {
+        // A maximal body with typical headers must fit a segment with room for the blank
+        // filler; records that still do not fit (huge topic + properties) are refused per
+        // append as MESSAGE_ILLEGAL.
+        if (self.max_message_body_bytes as u64).saturating_add(8 * 1024) >= seg {
             return Err(EngineError::Config(format!(
                 "max message body {} does not fit in a {seg}-byte segment",
                 self.max_message_body_bytes
