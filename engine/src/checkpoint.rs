@@ -82,7 +82,11 @@ impl Checkpoint {
 }
 
 /// Write and sync the checkpoint.
-pub async fn write<S: Storage>(storage: &S, root: &Path, c: &Checkpoint) -> Result<(), EngineError> {
+pub async fn write<S: Storage>(
+    storage: &S,
+    root: &Path,
+    c: &Checkpoint,
+) -> Result<(), EngineError> {
     let path = paths::checkpoint_file(root);
     let f = storage
         .open(&path, true)

@@ -61,7 +61,9 @@ pub fn parse_delete_when(text: &str) -> Result<Vec<u8>, EngineError> {
         .filter(|s| !s.trim().is_empty())
         .map(|s| match s.trim().parse::<u8>() {
             Ok(h) if h < 24 => Ok(h),
-            _ => Err(EngineError::Config(format!("deleteWhen hour {s:?} is not 0..=23"))),
+            _ => Err(EngineError::Config(format!(
+                "deleteWhen hour {s:?} is not 0..=23"
+            ))),
         })
         .collect()
 }
@@ -135,7 +137,9 @@ impl StoreConfig {
             )));
         }
         if seg >= 1 << crate::limits::SHARD_OFFSET_BITS {
-            return Err(EngineError::Config(format!("segment size {seg} is too large")));
+            return Err(EngineError::Config(format!(
+                "segment size {seg} is too large"
+            )));
         }
         if self.shard_id > SHARD_ID_MAX {
             return Err(EngineError::Config(format!(
@@ -144,7 +148,9 @@ impl StoreConfig {
             )));
         }
         if self.cq_entries_per_file == 0 || self.cq_entries_per_file > 1 << 40 {
-            return Err(EngineError::Config("cq_entries_per_file out of range".into()));
+            return Err(EngineError::Config(
+                "cq_entries_per_file out of range".into(),
+            ));
         }
         if self.index_hash_slots == 0 || self.index_entries < 2 {
             return Err(EngineError::Config("index sizes out of range".into()));

@@ -193,9 +193,7 @@ impl ConsumeQueue {
         let file_start = offset - offset % self.entries_per_file;
         let file = self.files.get(&file_start)?;
         let at = ((offset - file_start) as usize).checked_mul(CQ_ENTRY_BYTES)?;
-        file.data
-            .get(at..at + CQ_ENTRY_BYTES)
-            .map(CqEntry::decode)
+        file.data.get(at..at + CQ_ENTRY_BYTES).map(CqEntry::decode)
     }
 
     /// The last entry, if any.

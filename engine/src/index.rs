@@ -163,10 +163,12 @@ pub fn file_name_for(ms: i64) -> String {
     )
 }
 
+/// One file's writes: (file name, [(position, bytes)], is_sealing, header, full length).
+type FileWork = (String, Vec<(u64, Vec<u8>)>, bool, IndexHeader, usize);
+
 /// Work taken out of the service for one persist pass (so no borrow is held across I/O).
 pub struct PersistWork {
-    /// (file name, [(position, bytes)], is_sealing, header, full length)
-    files: Vec<(String, Vec<(u64, Vec<u8>)>, bool, IndexHeader, usize)>,
+    files: Vec<FileWork>,
     durable_after: i64,
 }
 
@@ -205,7 +207,10 @@ impl<F: StorageFile> IndexService<F> {
 
     /// Sealed files as they are on disk: (path, header), oldest first.
     pub fn sealed_headers(&self) -> Vec<(PathBuf, IndexHeader)> {
-        self.sealed.iter().map(|s| (s.path.clone(), s.header)).collect()
+        self.sealed
+            .iter()
+            .map(|s| (s.path.clone(), s.header))
+            .collect()
     }
 
     /// (end timestamp, end physical offset) of the newest entry.
@@ -303,9 +308,16 @@ impl<F: StorageFile> IndexService<F> {
             if a.header.end_ts < begin || a.header.begin_ts > end {
                 continue;
             }
-            walk(self.geo.slots, &a.header, key, max - out.len(), begin, end, &mut out, |pos, len| {
-                a.image.get(pos..pos + len).map(<[u8]>::to_vec)
-            });
+            walk(
+                self.geo.slots,
+                &a.header,
+                key,
+                max - out.len(),
+                begin,
+                end,
+                &mut out,
+                |pos, len| a.image.get(pos..pos + len).map(<[u8]>::to_vec),
+            );
         }
         out
     }
@@ -326,7 +338,13 @@ impl<F: StorageFile> IndexService<F> {
         let mut files = Vec::new();
         let geo = self.geo;
         for a in self.sealing.iter_mut() {
-            files.push((a.name.clone(), vec![(0, a.image.clone())], true, a.header, a.image.len()));
+            files.push((
+                a.name.clone(),
+                vec![(0, a.image.clone())],
+                true,
+                a.header,
+                a.image.len(),
+            ));
             a.dirty_pages.clear();
         }
         if let Some(a) = self.active.as_mut() {
@@ -389,7 +407,11 @@ impl<F: StorageFile> IndexService<F> {
     }
 
     /// Apply a completed persist pass.
-    pub fn finish_persist(&mut self, work: &PersistWork, sealed: Vec<(String, IndexHeader, Rc<F>)>) {
+    pub fn finish_persist(
+        &mut self,
+        work: &PersistWork,
+        sealed: Vec<(String, IndexHeader, Rc<F>)>,
+    ) {
         for (name, header, file) in sealed {
             self.sealing.retain(|a| a.name != name);
             let path = self.dir.join(&name);
@@ -449,7 +471,11 @@ impl<F: StorageFile> SealedIndex<F> {
         }
         let mut n = be_i32(&slot, 0);
         let mut steps = 0;
-        while n > 0 && n < self.header.index_count && out.len() < max && steps < self.header.index_count {
+        while n > 0
+            && n < self.header.index_count
+            && out.len() < max
+            && steps < self.header.index_count
+        {
             steps += 1;
             let Ok(e) = self
                 .file
@@ -461,7 +487,8 @@ impl<F: StorageFile> SealedIndex<F> {
             if e.len() < INDEX_ENTRY_BYTES {
                 break;
             }
-            let (h, phys, diff, prev) = (be_i32(&e, 0), be_i64(&e, 4), be_i32(&e, 12), be_i32(&e, 16));
+            let (h, phys, diff, prev) =
+                (be_i32(&e, 0), be_i64(&e, 4), be_i32(&e, 12), be_i32(&e, 16));
             let ts = self.header.begin_ts + i64::from(diff) * 1000;
             if h == hash && ts + 999 >= begin && ts <= end {
                 out.push(phys);
@@ -559,7 +586,10 @@ mod tests {
             assert_eq!(idx.durable_upto(), 1000);
             let on_disk = idx.sealed_files(0, i64::MAX);
             assert_eq!(on_disk.len(), 1);
-            assert_eq!(on_disk[0].query("T#x", 10, 0, i64::MAX).await, vec![20, 10, 0]);
+            assert_eq!(
+                on_disk[0].query("T#x", 10, 0, i64::MAX).await,
+                vec![20, 10, 0]
+            );
             assert_eq!(idx.query_active("T#x", 10, 0, i64::MAX), vec![40, 30]);
             assert_eq!(idx.take_files_before(25).len(), 1);
         });

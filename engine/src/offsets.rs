@@ -14,7 +14,10 @@ pub const LOCAL_OFFSET_MASK: u64 = (1 << SHARD_OFFSET_BITS) - 1;
 
 /// The global physical offset of `local` in shard `shard_id`.
 pub fn to_global(shard_id: u16, local: u64) -> i64 {
-    assert!(local <= LOCAL_OFFSET_MASK, "local offset {local} overflows 48 bits");
+    assert!(
+        local <= LOCAL_OFFSET_MASK,
+        "local offset {local} overflows 48 bits"
+    );
     ((u64::from(shard_id) << SHARD_OFFSET_BITS) | local) as i64
 }
 

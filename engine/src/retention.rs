@@ -92,7 +92,10 @@ mod tests {
     fn expired_segments_go_only_at_delete_when_hour() {
         let c = RetentionConfig::default();
         let segs = [(0, 0), (100, 10 * H), (200, 100 * H)];
-        assert_eq!(segments_to_delete(&c, &input(90 * H, 4, 0.1), &segs), vec![0, 100]);
+        assert_eq!(
+            segments_to_delete(&c, &input(90 * H, 4, 0.1), &segs),
+            vec![0, 100]
+        );
         assert!(segments_to_delete(&c, &input(90 * H, 5, 0.1), &segs).is_empty());
     }
 
@@ -100,15 +103,23 @@ mod tests {
     fn disk_above_max_ratio_deletes_expired_at_any_hour() {
         let c = RetentionConfig::default();
         let segs = [(0, 0), (100, 80 * H)];
-        assert_eq!(segments_to_delete(&c, &input(90 * H, 13, 0.80), &segs), vec![0]);
+        assert_eq!(
+            segments_to_delete(&c, &input(90 * H, 13, 0.80), &segs),
+            vec![0]
+        );
     }
 
     #[test]
     fn forced_ratio_deletes_unexpired_oldest_first_bounded_per_pass() {
-        let mut c = RetentionConfig::default();
-        c.segments_deleted_per_pass_max = 2;
+        let c = RetentionConfig {
+            segments_deleted_per_pass_max: 2,
+            ..RetentionConfig::default()
+        };
         let segs = [(0, 89 * H), (100, 89 * H), (200, 89 * H)];
-        assert_eq!(segments_to_delete(&c, &input(90 * H, 13, 0.9), &segs), vec![0, 100]);
+        assert_eq!(
+            segments_to_delete(&c, &input(90 * H, 13, 0.9), &segs),
+            vec![0, 100]
+        );
     }
 
     #[test]

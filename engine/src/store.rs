@@ -344,8 +344,11 @@ impl<F: StorageFile> State<F> {
     }
 
     /// Bytes of the visible log at `[local, local+len)` if they are in the memory tail.
-    fn from_memory(&self, local: u64, len: usize) -> Option<LogBytes> {
-        let i = self.recent.partition_point(|(s, _)| *s <= local).checked_sub(1)?;
+    fn memory_slice(&self, local: u64, len: usize) -> Option<LogBytes> {
+        let i = self
+            .recent
+            .partition_point(|(s, _)| *s <= local)
+            .checked_sub(1)?;
         let (start, chunk) = &self.recent[i];
         let off = usize::try_from(local - start).ok()?;
         let end = off.checked_add(len)?;
@@ -425,13 +428,16 @@ impl<S: Storage> ShardStore<S> {
                     if inner.stopped.get() {
                         break;
                     }
-                    let input = crate::retention::RetentionInput::now(&inner.storage, &inner.config);
+                    let input =
+                        crate::retention::RetentionInput::now(&inner.storage, &inner.config);
                     let _outcome = clean_expired(&inner, input).await;
                 }
             })
             .detach()
         };
-        self.tasks.borrow_mut().extend([flusher, persister, cleaner]);
+        self.tasks
+            .borrow_mut()
+            .extend([flusher, persister, cleaner]);
     }
 
     /// The store's configuration.
@@ -446,7 +452,10 @@ impl<S: Storage> ShardStore<S> {
 
     /// Append messages (one, or a batch) and wait for the durability the flush mode promises.
     /// The batch is validated first and either wholly placed or wholly refused.
-    pub async fn append(&self, messages: &[MessageInput<'_>]) -> Result<AppendOutcome, AppendError> {
+    pub async fn append(
+        &self,
+        messages: &[MessageInput<'_>],
+    ) -> Result<AppendOutcome, AppendError> {
         let (placements, done) = self.place(messages)?;
         self.inner.flusher_wakeup.notify();
         let result = match self.inner.config.flush_mode {
@@ -470,7 +479,13 @@ impl<S: Storage> ShardStore<S> {
     fn place(
         &self,
         messages: &[MessageInput<'_>],
-    ) -> Result<(Vec<Placement>, crate::sync::Completion<Result<(), AppendError>>), AppendError> {
+    ) -> Result<
+        (
+            Vec<Placement>,
+            crate::sync::Completion<Result<(), AppendError>>,
+        ),
+        AppendError,
+    > {
         let cfg = &self.inner.config;
         if messages.is_empty() {
             return Err(AppendError::MessageIllegal("empty batch".into()));
@@ -490,7 +505,10 @@ impl<S: Storage> ShardStore<S> {
                 return Err(AppendError::MessageIllegal("empty topic".into()));
             }
             if m.queue_id < 0 {
-                return Err(AppendError::MessageIllegal(format!("queue id {}", m.queue_id)));
+                return Err(AppendError::MessageIllegal(format!(
+                    "queue id {}",
+                    m.queue_id
+                )));
             }
             if m.body.len() > cfg.max_message_body_bytes {
                 return Err(AppendError::MessageIllegal(format!(
@@ -561,8 +579,8 @@ impl<S: Storage> ShardStore<S> {
                     _ => st.arrivals.push((q, off + 1)),
                 }
             }
-            if cfg.index_enabled && m.sys_flag & sysflag::TRANSACTION_TYPE_MASK
-                != sysflag::TRANSACTION_ROLLBACK_TYPE
+            if cfg.index_enabled
+                && m.sys_flag & sysflag::TRANSACTION_TYPE_MASK != sysflag::TRANSACTION_ROLLBACK_TYPE
             {
                 let State { index, .. } = &mut *st;
                 index_keys(m.topic, m.properties, |k| index.put(k, phys, store_ts));
@@ -591,12 +609,14 @@ impl<S: Storage> ShardStore<S> {
 
     /// GET_MIN_OFFSET (0 for an unknown queue).
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
-        self.queue_offsets(topic, queue_id).map_or(0, |(min, _)| min)
+        self.queue_offsets(topic, queue_id)
+            .map_or(0, |(min, _)| min)
     }
 
     /// GET_MAX_OFFSET: number of readable entries (0 for an unknown queue).
     pub fn max_offset(&self, topic: &str, queue_id: i32) -> i64 {
-        self.queue_offsets(topic, queue_id).map_or(0, |(_, max)| max)
+        self.queue_offsets(topic, queue_id)
+            .map_or(0, |(_, max)| max)
     }
 
     /// Topics and queue ids that exist on this shard.
@@ -680,7 +700,7 @@ impl<S: Storage> ShardStore<S> {
                 return result;
             }
             // Upstream scans at most max(16000, maxMsgNums * 20) bytes of ConsumeQueue.
-            let scan_max = (16_000 / 20).max(max_count as i64 * 20 / 20 * 1) as usize;
+            let scan_max = (16_000 / 20).max(max_count);
             let mut picked = Vec::new();
             let mut bytes = 0usize;
             let mut next = offset;
@@ -751,7 +771,10 @@ impl<S: Storage> ShardStore<S> {
             let file = st.segments.get(&base).and_then(|s| s.file.clone());
             let limit = (st.visible - local).min(base + seg_size - local);
             let probe = size.unwrap_or(8).min(limit as usize);
-            (st.from_memory(local, probe).map(|b| (b, limit)), file.map(|f| (f, base, limit)))
+            (
+                st.memory_slice(local, probe).map(|b| (b, limit)),
+                file.map(|f| (f, base, limit)),
+            )
         };
         let bytes = if let Some((head, limit)) = mem {
             let total = record_size(&head, size)?;
@@ -759,7 +782,7 @@ impl<S: Storage> ShardStore<S> {
                 return None;
             }
             let st = self.inner.state.borrow();
-            st.from_memory(local, total)?
+            st.memory_slice(local, total)?
         } else {
             let (file, base, limit) = file?;
             let pos = local - base;
@@ -854,7 +877,8 @@ impl<S: Storage> ShardStore<S> {
             let st = self.inner.state.borrow();
             let (ts, phy) = st.index.last_update();
             (
-                st.index.query_active(&full_key, max_count, begin_ms, end_ms),
+                st.index
+                    .query_active(&full_key, max_count, begin_ms, end_ms),
                 st.index.sealed_files(begin_ms, end_ms),
                 ts,
                 phy,
@@ -1023,7 +1047,8 @@ fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
         st.waiters.drain(..).collect()
     };
     for w in waiters {
-        w.done.complete(Err(AppendError::WriteFailed(reason.clone())));
+        w.done
+            .complete(Err(AppendError::WriteFailed(reason.clone())));
     }
 }
 
@@ -1054,8 +1079,11 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
                 last_sync = std::time::Instant::now();
                 continue;
             }
-            futures_lite::future::or(inner.flusher_wakeup.notified(), glommio::timer::sleep(interval))
-                .await;
+            futures_lite::future::or(
+                inner.flusher_wakeup.notified(),
+                glommio::timer::sleep(interval),
+            )
+            .await;
             continue;
         }
         if let Err(e) = flush_round(&inner, &mut last_sync).await {
@@ -1103,8 +1131,17 @@ async fn sync_log<S: Storage>(inner: &Inner<S>) -> Result<(), String> {
         (st.written, std::mem::take(&mut st.unsynced_segments))
     };
     for base in segs {
-        let f = segment_file(inner, base).await?;
-        f.fdatasync().await.map_err(|e| format!("fdatasync commit log: {e}"))?;
+        // A segment deleted by retention meanwhile needs no sync (and must not be re-created).
+        let file = inner
+            .state
+            .borrow()
+            .segments
+            .get(&base)
+            .and_then(|s| s.file.clone());
+        let Some(f) = file else { continue };
+        f.fdatasync()
+            .await
+            .map_err(|e| format!("fdatasync commit log: {e}"))?;
     }
     let mut st = inner.state.borrow_mut();
     st.synced = st.synced.max(target);
@@ -1136,7 +1173,9 @@ async fn flush_round<S: Storage>(
     let mut pos = w_start;
     while pos < end {
         let base = pos - pos % seg_size;
-        let piece_end = end.min(base + seg_size).min(pos + FLUSH_WRITE_BYTES_MAX as u64);
+        let piece_end = end
+            .min(base + seg_size)
+            .min(pos + FLUSH_WRITE_BYTES_MAX as u64);
         let file = segment_file(inner, base).await?;
         if touched.last() != Some(&base) {
             touched.push(base);
@@ -1208,8 +1247,7 @@ async fn flush_round<S: Storage>(
     let must_sync = match inner.config.flush_mode {
         FlushMode::Sync => true,
         FlushMode::Async => {
-            last_sync.elapsed() >= inner.config.flush_interval
-                || inner.state.borrow().shutting_down
+            last_sync.elapsed() >= inner.config.flush_interval || inner.state.borrow().shutting_down
         }
     };
     if must_sync {
@@ -1307,7 +1345,9 @@ async fn persist<S: Storage>(inner: &Rc<Inner<S>>) -> Result<(), EngineError> {
             .storage
             .create_dir_all(&dir)
             .map_err(EngineError::io("create queue dir", &dir))?;
-        let path = dir.join(crate::offsets::file_name(first * crate::limits::CQ_ENTRY_BYTES as u64));
+        let path = dir.join(crate::offsets::file_name(
+            first * crate::limits::CQ_ENTRY_BYTES as u64,
+        ));
         let f = inner
             .storage
             .open(&path, true)
@@ -1328,7 +1368,8 @@ async fn persist<S: Storage>(inner: &Rc<Inner<S>>) -> Result<(), EngineError> {
     }
     let work = {
         let mut st = inner.state.borrow_mut();
-        st.index.take_persist_work(to_global(cfg.shard_id, snapshot_pos))
+        st.index
+            .take_persist_work(to_global(cfg.shard_id, snapshot_pos))
     };
     let (index_dir, index_bytes) = {
         let st = inner.state.borrow();
@@ -1415,8 +1456,9 @@ async fn clean_expired<S: Storage>(
         v
     };
     for (t, id, first) in dropped {
-        let path = paths::cq_queue_dir(&cfg.root_dir, &t, id)
-            .join(crate::offsets::file_name(first * crate::limits::CQ_ENTRY_BYTES as u64));
+        let path = paths::cq_queue_dir(&cfg.root_dir, &t, id).join(crate::offsets::file_name(
+            first * crate::limits::CQ_ENTRY_BYTES as u64,
+        ));
         if inner.storage.exists(&path) {
             inner
                 .storage

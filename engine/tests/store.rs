@@ -21,10 +21,17 @@ fn append_then_read_back_in_order_with_statuses() {
         for i in 0..40u64 {
             let b = body((i % 2) as i32, i / 2, 100);
             let pr = if i % 4 < 2 { &p } else { &pb };
-            let out = store.append(&[msg("T", (i % 2) as i32, &b, pr)]).await.unwrap();
+            let out = store
+                .append(&[msg("T", (i % 2) as i32, &b, pr)])
+                .await
+                .unwrap();
             assert_eq!(out.status, PutStatus::PutOk);
             assert_eq!(out.placements[0].queue_offset, (i / 2) as i64);
-            assert_eq!(out.placements[0].physical_offset >> 48, 1, "shard id in high bits");
+            assert_eq!(
+                out.placements[0].physical_offset >> 48,
+                1,
+                "shard id in high bits"
+            );
         }
         let all = read_all(&store, "T", 0).await;
         assert_eq!(all.len(), 20);
@@ -53,18 +60,33 @@ fn append_then_read_back_in_order_with_statuses() {
             async move { store.get_messages("T", 0, o, 32, 1 << 20, |_| true).await }
         };
         let r = st(20).await;
-        assert_eq!((r.status, r.next_begin_offset), (GetStatus::OffsetOverflowOne, 20));
+        assert_eq!(
+            (r.status, r.next_begin_offset),
+            (GetStatus::OffsetOverflowOne, 20)
+        );
         let r = st(25).await;
-        assert_eq!((r.status, r.next_begin_offset), (GetStatus::OffsetOverflowBadly, 20));
-        let r = store.get_messages("nope", 0, 0, 32, 1 << 20, |_| true).await;
+        assert_eq!(
+            (r.status, r.next_begin_offset),
+            (GetStatus::OffsetOverflowBadly, 20)
+        );
+        let r = store
+            .get_messages("nope", 0, 0, 32, 1 << 20, |_| true)
+            .await;
         assert_eq!(r.status, GetStatus::NoMatchedLogicQueue);
         // By physical offset.
-        let first = store.get_messages("T", 1, 0, 1, 1 << 20, |_| true).await.messages[0].clone();
+        let first = store
+            .get_messages("T", 1, 0, 1, 1 << 20, |_| true)
+            .await
+            .messages[0]
+            .clone();
         let phys = RecordView::parse(&first).unwrap().physical_offset();
         let again = store.message_at(phys).await.unwrap();
         assert_eq!(&*again, &*first);
         assert!(store.message_at(phys + 1).await.is_none());
-        assert!(store.message_at(phys & ((1 << 48) - 1)).await.is_none(), "other shard");
+        assert!(
+            store.message_at(phys & ((1 << 48) - 1)).await.is_none(),
+            "other shard"
+        );
         store.shutdown().await.unwrap();
     });
 }
@@ -79,15 +101,25 @@ fn segments_roll_with_blank_filler_and_survive_restart() {
             let b = body(0, i, 1000);
             store.append(&[msg("T", 0, &b, "")]).await.unwrap();
         }
-        let segments = fs.paths().iter().filter(|p| p.starts_with("/store/commitlog")).count();
-        assert!(segments >= 5, "expected several 64 KiB segments, got {segments}");
+        let segments = fs
+            .paths()
+            .iter()
+            .filter(|p| p.starts_with("/store/commitlog"))
+            .count();
+        assert!(
+            segments >= 5,
+            "expected several 64 KiB segments, got {segments}"
+        );
         store.shutdown().await.unwrap();
         let store = open(cfg, &fs).await;
         let report = rmq_engine::recovery::last_report().unwrap();
         assert_eq!(report.case, rmq_engine::recovery::RecoveryCase::Clean);
         let all = read_all(&store, "T", 0).await;
         assert_eq!(all.len(), 300);
-        assert!(all.iter().enumerate().all(|(i, (qo, b))| *qo == i as i64 && *b == body(0, i as u64, 1000)));
+        assert!(all
+            .iter()
+            .enumerate()
+            .all(|(i, (qo, b))| *qo == i as i64 && *b == body(0, i as u64, 1000)));
         let out = store.append(&[msg("T", 0, b"after", "")]).await.unwrap();
         assert_eq!(out.placements[0].queue_offset, 300);
         store.shutdown().await.unwrap();
@@ -113,7 +145,11 @@ fn sync_flush_group_commit_shares_fdatasyncs() {
         let stats = store.stats();
         assert_eq!(stats.messages_appended, 64);
         assert!(stats.log_syncs >= 1);
-        assert!(stats.log_syncs < 32, "64 concurrent appends took {} syncs", stats.log_syncs);
+        assert!(
+            stats.log_syncs < 32,
+            "64 concurrent appends took {} syncs",
+            stats.log_syncs
+        );
         store.shutdown().await.unwrap();
     });
 }
@@ -128,9 +164,17 @@ fn batch_is_placed_whole_or_refused() {
             .append(&[msg("T", 0, b"ok", ""), msg("T", 0, &big, "")])
             .await;
         assert!(matches!(r, Err(AppendError::MessageIllegal(_))));
-        assert_eq!(store.max_offset("T", 0), 0, "nothing of a refused batch is stored");
+        assert_eq!(
+            store.max_offset("T", 0),
+            0,
+            "nothing of a refused batch is stored"
+        );
         let out = store
-            .append(&[msg("T", 0, b"a", ""), msg("T", 0, b"b", ""), msg("T", 1, b"c", "")])
+            .append(&[
+                msg("T", 0, b"a", ""),
+                msg("T", 0, b"b", ""),
+                msg("T", 1, b"c", ""),
+            ])
             .await
             .unwrap();
         let qos: Vec<i64> = out.placements.iter().map(|p| p.queue_offset).collect();
@@ -168,9 +212,14 @@ fn crash_keeps_acked(mode: FlushMode, kind: CrashKind, seed: u64) {
         let after = fs.crash(kind, seed);
         store.abandon();
         let store = open(cfg, &after).await;
-        let all: std::collections::BTreeMap<i64, Vec<u8>> = read_all(&store, "T", 0).await.into_iter().collect();
+        let all: std::collections::BTreeMap<i64, Vec<u8>> =
+            read_all(&store, "T", 0).await.into_iter().collect();
         for (qo, b) in acked.borrow().iter() {
-            assert_eq!(all.get(qo), Some(b), "acked record at queue offset {qo} lost or altered");
+            assert_eq!(
+                all.get(qo),
+                Some(b),
+                "acked record at queue offset {qo} lost or altered"
+            );
         }
         // Offsets stay dense after recovery, and appends continue from the recovered end.
         let max = store.max_offset("T", 0);
@@ -242,7 +291,9 @@ fn enospc_on_fsync_fails_the_appender_fences_and_keeps_serving_reads() {
         fs.faults(|f| f.sync_errno = Some(libc::ENOSPC));
         let r = store.append(&[msg("T", 0, b"doomed", "")]).await;
         match r {
-            Err(AppendError::WriteFailed(reason)) => assert!(reason.contains("No space"), "{reason}"),
+            Err(AppendError::WriteFailed(reason)) => {
+                assert!(reason.contains("No space"), "{reason}")
+            }
             other => panic!("expected WriteFailed, got {other:?}"),
         }
         assert!(matches!(
@@ -250,7 +301,11 @@ fn enospc_on_fsync_fails_the_appender_fences_and_keeps_serving_reads() {
             Err(AppendError::Fenced(_))
         ));
         let all = read_all(&store, "T", 0).await;
-        assert_eq!(all.len(), 10, "earlier records are still served, the failed one never");
+        assert_eq!(
+            all.len(),
+            10,
+            "earlier records are still served, the failed one never"
+        );
         assert!(store.fenced_reason().is_some());
         store.abandon();
     });
@@ -301,13 +356,24 @@ fn query_by_key_finds_records_before_and_after_restart() {
                 .iter()
                 .map(|m| RecordView::parse(m).unwrap().body().to_vec())
                 .collect();
-            let mut expected: Vec<Vec<u8>> = (0..100u64).filter(|i| i % 7 == 3).map(|i| body(0, i, 50)).collect();
+            let mut expected: Vec<Vec<u8>> = (0..100u64)
+                .filter(|i| i % 7 == 3)
+                .map(|i| body(0, i, 50))
+                .collect();
             expected.reverse();
             assert_eq!(bodies, expected, "newest first, all of them");
             let uniq = store.query_by_key("T", "Ukey3", 2, 0, i64::MAX).await;
             assert_eq!(uniq.messages.len(), 2);
-            assert!(store.query_by_key("T", "nokey", 10, 0, i64::MAX).await.messages.is_empty());
-            assert!(store.query_by_key("T", "key3", 10, 0, 1).await.messages.is_empty());
+            assert!(store
+                .query_by_key("T", "nokey", 10, 0, i64::MAX)
+                .await
+                .messages
+                .is_empty());
+            assert!(store
+                .query_by_key("T", "key3", 10, 0, 1)
+                .await
+                .messages
+                .is_empty());
         };
         check(store.clone()).await;
         store.shutdown().await.unwrap();
@@ -335,12 +401,42 @@ fn timestamps_search_and_earliest_store_time() {
             glommio::timer::sleep(std::time::Duration::from_millis(3)).await;
         }
         assert_eq!(store.earliest_store_time("T", 0).await, Some(ts[0]));
-        assert_eq!(store.offset_by_timestamp("T", 0, ts[3], TimeBoundary::Lower).await, 3);
-        assert_eq!(store.offset_by_timestamp("T", 0, ts[3], TimeBoundary::Upper).await, 3);
-        assert_eq!(store.offset_by_timestamp("T", 0, ts[3] + 1, TimeBoundary::Lower).await, 4);
-        assert_eq!(store.offset_by_timestamp("T", 0, 0, TimeBoundary::Lower).await, 0);
-        assert_eq!(store.offset_by_timestamp("T", 0, i64::MAX, TimeBoundary::Lower).await, 6);
-        assert_eq!(store.offset_by_timestamp("T", 0, i64::MAX, TimeBoundary::Upper).await, 5);
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, ts[3], TimeBoundary::Lower)
+                .await,
+            3
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, ts[3], TimeBoundary::Upper)
+                .await,
+            3
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, ts[3] + 1, TimeBoundary::Lower)
+                .await,
+            4
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, 0, TimeBoundary::Lower)
+                .await,
+            0
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, i64::MAX, TimeBoundary::Lower)
+                .await,
+            6
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, i64::MAX, TimeBoundary::Upper)
+                .await,
+            5
+        );
         store.shutdown().await.unwrap();
     });
 }
@@ -354,14 +450,25 @@ fn retention_deletes_old_segments_and_advances_min_offsets() {
         let store = open(cfg.clone(), &fs).await;
         for i in 0..200u64 {
             let b = body((i % 2) as i32, i / 2, 1000);
-            store.append(&[msg("T", (i % 2) as i32, &b, "")]).await.unwrap();
+            store
+                .append(&[msg("T", (i % 2) as i32, &b, "")])
+                .await
+                .unwrap();
         }
         store.persist().await.unwrap();
         let (min_before, _) = store.log_offsets();
         // Not expired yet: nothing goes, except when the disk is over the forced ratio.
-        let young = RetentionInput { now_ms: 1000, hour_of_day: 4, disk_used_ratio: 0.1 };
+        let young = RetentionInput {
+            now_ms: 1000,
+            hour_of_day: 4,
+            disk_used_ratio: 0.1,
+        };
         assert_eq!(store.clean_expired(young).await.unwrap(), 0);
-        let old = RetentionInput { now_ms: 73 * 3_600_000, hour_of_day: 4, disk_used_ratio: 0.1 };
+        let old = RetentionInput {
+            now_ms: 73 * 3_600_000,
+            hour_of_day: 4,
+            disk_used_ratio: 0.1,
+        };
         let deleted = store.clean_expired(old).await.unwrap();
         assert!(deleted >= 2, "deleted {deleted}");
         let (min_after, _) = store.log_offsets();
@@ -370,7 +477,10 @@ fn retention_deletes_old_segments_and_advances_min_offsets() {
             let min = store.min_offset("T", q);
             assert!(min > 0);
             let r = store.get_messages("T", q, 0, 32, 1 << 20, |_| true).await;
-            assert_eq!((r.status, r.next_begin_offset), (GetStatus::OffsetTooSmall, min));
+            assert_eq!(
+                (r.status, r.next_begin_offset),
+                (GetStatus::OffsetTooSmall, min)
+            );
             let all = read_all(&store, "T", q).await;
             assert_eq!(all.first().map(|x| x.0), Some(min));
             assert_eq!(all.last().map(|x| x.0), Some(99));
@@ -390,7 +500,9 @@ fn arrival_listener_fires_when_entries_become_visible() {
         let store = open(config(FlushMode::Async), &fs).await;
         let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
         let s2 = seen.clone();
-        store.set_arrival_listener(Box::new(move |t, q, max| s2.borrow_mut().push((t.to_owned(), q, max))));
+        store.set_arrival_listener(Box::new(move |t, q, max| {
+            s2.borrow_mut().push((t.to_owned(), q, max))
+        }));
         store.append(&[msg("T", 2, b"a", "")]).await.unwrap();
         store.append(&[msg("T", 2, b"b", "")]).await.unwrap();
         assert_eq!(seen.borrow().last(), Some(&("T".to_owned(), 2, 2)));
@@ -404,7 +516,10 @@ fn delete_topic_removes_its_queues() {
         let fs = FaultyStorage::new();
         let cfg = config(FlushMode::Async);
         let store = open(cfg.clone(), &fs).await;
-        store.append(&[msg("A", 0, b"a", ""), msg("B", 0, b"b", "")]).await.unwrap();
+        store
+            .append(&[msg("A", 0, b"a", ""), msg("B", 0, b"b", "")])
+            .await
+            .unwrap();
         store.persist().await.unwrap();
         store.delete_topic("A").await.unwrap();
         assert_eq!(store.queue_offsets("A", 0), None);

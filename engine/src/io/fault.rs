@@ -252,7 +252,12 @@ impl Storage for FaultyStorage {
                 st.files.insert(path.to_path_buf(), f.clone());
                 f
             }
-            None => return Err(io::Error::new(io::ErrorKind::NotFound, path.display().to_string())),
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    path.display().to_string(),
+                ))
+            }
         };
         Ok(FaultyFile {
             data,
@@ -263,7 +268,10 @@ impl Storage for FaultyStorage {
     async fn remove(&self, path: &Path) -> io::Result<()> {
         match self.state.borrow_mut().files.remove(path) {
             Some(_) => Ok(()),
-            None => Err(io::Error::new(io::ErrorKind::NotFound, path.display().to_string())),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                path.display().to_string(),
+            )),
         }
     }
 
@@ -325,7 +333,11 @@ impl StorageFile for FaultyFile {
 
     async fn write_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<usize> {
         futures_lite::future::yield_now().await;
-        assert_eq!(pos % IO_ALIGNMENT_BYTES as u64, 0, "unaligned write at {pos}");
+        assert_eq!(
+            pos % IO_ALIGNMENT_BYTES as u64,
+            0,
+            "unaligned write at {pos}"
+        );
         assert_eq!(buf.len() % IO_ALIGNMENT_BYTES, 0, "unaligned write length");
         let mut fs = self.fs.borrow_mut();
         if let Some((after, code)) = fs.faults.write_errno_after {
@@ -362,7 +374,9 @@ impl StorageFile for FaultyFile {
         let f = self.data.borrow();
         let start = usize::try_from(pos).unwrap_or(usize::MAX).min(f.data.len());
         let end = start.saturating_add(len).min(f.data.len());
-        Ok(LogBytes::Shared(Bytes::copy_from_slice(&f.data[start..end])))
+        Ok(LogBytes::Shared(Bytes::copy_from_slice(
+            &f.data[start..end],
+        )))
     }
 
     async fn fdatasync(&self) -> io::Result<()> {

@@ -40,7 +40,12 @@ pub fn props(tag: &str, key: &str) -> String {
     format!("TAGS\u{1}{tag}\u{2}KEYS\u{1}{key}\u{2}UNIQ_KEY\u{1}U{key}\u{2}")
 }
 
-pub fn msg<'a>(topic: &'a str, queue_id: i32, body: &'a [u8], properties: &'a str) -> MessageInput<'a> {
+pub fn msg<'a>(
+    topic: &'a str,
+    queue_id: i32,
+    body: &'a [u8],
+    properties: &'a str,
+) -> MessageInput<'a> {
     MessageInput {
         topic,
         queue_id,
@@ -67,12 +72,18 @@ pub async fn open(cfg: StoreConfig, fs: &FaultyStorage) -> ShardStore<FaultyStor
 }
 
 /// Every record of a queue, read from offset 0 (or min) to max, as (queue offset, body).
-pub async fn read_all(store: &ShardStore<FaultyStorage>, topic: &str, q: i32) -> Vec<(i64, Vec<u8>)> {
+pub async fn read_all(
+    store: &ShardStore<FaultyStorage>,
+    topic: &str,
+    q: i32,
+) -> Vec<(i64, Vec<u8>)> {
     use rmq_protocol::message::record::RecordView;
     let mut out = Vec::new();
     let mut offset = store.min_offset(topic, q);
     for _ in 0..10_000 {
-        let r = store.get_messages(topic, q, offset, 32, 1 << 20, |_| true).await;
+        let r = store
+            .get_messages(topic, q, offset, 32, 1 << 20, |_| true)
+            .await;
         if r.messages.is_empty() {
             break;
         }
