@@ -106,13 +106,18 @@ pub enum OrderlyStatus {
     SuspendCurrentQueueAMoment,
 }
 
+/// A concurrent listener: called with each batch, returns its verdict.
+pub type ConcurrentlyFn = Rc<dyn Fn(&[MessageExt]) -> ConcurrentlyStatus>;
+/// An orderly listener.
+pub type OrderlyFn = Rc<dyn Fn(&[MessageExt]) -> OrderlyStatus>;
+
 /// The code that consumes messages.
 #[derive(Clone)]
 pub enum Listener {
     /// Batches in any order, several at a time.
-    Concurrently(Rc<dyn Fn(&[MessageExt]) -> ConcurrentlyStatus>),
+    Concurrently(ConcurrentlyFn),
     /// Batches of one queue in offset order, one at a time.
-    Orderly(Rc<dyn Fn(&[MessageExt]) -> OrderlyStatus>),
+    Orderly(OrderlyFn),
 }
 
 impl Listener {
@@ -1041,4 +1046,247 @@ pub async fn search_offset<T: Transport>(
                 source,
             })?;
     Ok(h.offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{run_local, FakeCluster, FakeTransport};
+    use crate::route::tests::route_data;
+
+    const A: &str = "10.0.0.1:10911";
+    const B: &str = "10.0.0.2:10911";
+
+    fn cluster() -> Rc<FakeCluster> {
+        let c = FakeCluster::new();
+        c.routes
+            .borrow_mut()
+            .insert("T".into(), route_data(&[("a", A, 4, 6), ("b", B, 4, 6)]));
+        c
+    }
+
+    fn store(c: &FakeCluster, addr: &str, queue_id: i32, bodies: impl IntoIterator<Item = String>) {
+        let mut queues = c.queues.borrow_mut();
+        let q = queues
+            .entry((addr.to_string(), "T".to_string(), queue_id))
+            .or_default();
+        q.extend(bodies.into_iter().map(String::into_bytes));
+    }
+
+    fn config(instance: &str) -> PushConsumerConfig {
+        let mut cfg = PushConsumerConfig::new("G", "ns:9876");
+        cfg.instance_name = instance.into();
+        cfg.consume_from = ConsumeFrom::FirstOffset;
+        cfg
+    }
+
+    async fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+        for _ in 0..400 {
+            if done() {
+                return true;
+            }
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        done()
+    }
+
+    type Seen = Rc<RefCell<Vec<(String, i32, i64)>>>;
+
+    fn recording_listener(seen: &Seen) -> Listener {
+        let seen = Rc::clone(seen);
+        Listener::Concurrently(Rc::new(move |msgs| {
+            for m in msgs {
+                seen.borrow_mut()
+                    .push((m.broker_name.clone(), m.queue_id, m.queue_offset));
+            }
+            ConcurrentlyStatus::Success
+        }))
+    }
+
+    #[test]
+    fn two_clustering_consumers_split_the_queues_and_consume_everything_once() {
+        run_local(|| async {
+            let c = cluster();
+            let t = Rc::new(FakeTransport(Rc::clone(&c)));
+            let seen: Seen = Rc::default();
+            let one =
+                PushConsumer::new(config("one"), Rc::clone(&t), recording_listener(&seen)).unwrap();
+            let two =
+                PushConsumer::new(config("two"), Rc::clone(&t), recording_listener(&seen)).unwrap();
+            one.subscribe("T", "*");
+            two.subscribe("T", "*");
+            one.start().await.unwrap();
+            two.start().await.unwrap();
+            // The broker would notify `one` that the group changed.
+            one.rebalance().await;
+            let (q1, q2) = (one.assigned_queues(), two.assigned_queues());
+            assert_eq!((q1.len(), q2.len()), (4, 4), "{q1:?} {q2:?}");
+            assert!(q1.iter().all(|q| !q2.contains(q)));
+
+            for (addr, qid) in [(A, 0), (A, 3), (B, 1), (B, 2)] {
+                store(&c, addr, qid, (0..25).map(|i| format!("m{i}")));
+            }
+            assert!(wait_until(|| seen.borrow().len() >= 100).await);
+            let mut all = seen.borrow().clone();
+            all.sort();
+            all.dedup();
+            assert_eq!(all.len(), 100, "every message exactly once");
+            assert_eq!(one.stats().consumed.get() + two.stats().consumed.get(), 100);
+
+            one.persist_offsets().await;
+            two.persist_offsets().await;
+            let offsets = c.offsets.borrow().clone();
+            assert_eq!(
+                offsets.get(&(A.into(), "G".into(), "T".into(), 0)),
+                Some(&25)
+            );
+            assert_eq!(
+                offsets.get(&(A.into(), "G".into(), "T".into(), 3)),
+                Some(&25)
+            );
+            one.shutdown().await;
+            two.shutdown().await;
+            assert!(!c.seen(request_code::UNREGISTER_CLIENT).is_empty());
+        });
+    }
+
+    #[test]
+    fn a_restarted_consumer_resumes_from_the_committed_offset() {
+        run_local(|| async {
+            let c = cluster();
+            c.routes
+                .borrow_mut()
+                .insert("T".into(), route_data(&[("a", A, 1, 6)]));
+            store(&c, A, 0, (0..10).map(|i| format!("m{i}")));
+            c.offsets
+                .borrow_mut()
+                .insert((A.into(), "G".into(), "T".into(), 0), 6);
+            let t = Rc::new(FakeTransport(Rc::clone(&c)));
+            let seen: Seen = Rc::default();
+            let consumer = PushConsumer::new(config("x"), t, recording_listener(&seen)).unwrap();
+            consumer.subscribe("T", "*");
+            consumer.start().await.unwrap();
+            assert!(wait_until(|| seen.borrow().len() >= 4).await);
+            let offsets: Vec<i64> = seen.borrow().iter().map(|s| s.2).collect();
+            assert_eq!(offsets, [6, 7, 8, 9]);
+            consumer.shutdown().await;
+            assert_eq!(
+                c.offsets
+                    .borrow()
+                    .get(&(A.into(), "G".into(), "T".into(), 0)),
+                Some(&10)
+            );
+        });
+    }
+
+    #[test]
+    fn broadcasting_takes_every_queue_and_orderly_keeps_offset_order() {
+        run_local(|| async {
+            let c = cluster();
+            for q in 0..4 {
+                store(&c, A, q, (0..10).map(|i| format!("m{i}")));
+            }
+            let t = Rc::new(FakeTransport(Rc::clone(&c)));
+            let seen: Seen = Rc::default();
+            let suspended_once = Rc::new(Cell::new(false));
+            let listener = {
+                let seen = Rc::clone(&seen);
+                let suspended_once = Rc::clone(&suspended_once);
+                Listener::Orderly(Rc::new(move |msgs: &[MessageExt]| {
+                    // Ask for one retry of the first batch of queue 2 at offset 5.
+                    if msgs[0].queue_id == 2 && msgs[0].queue_offset == 5 && !suspended_once.get() {
+                        suspended_once.set(true);
+                        return OrderlyStatus::SuspendCurrentQueueAMoment;
+                    }
+                    for m in msgs {
+                        seen.borrow_mut()
+                            .push((m.broker_name.clone(), m.queue_id, m.queue_offset));
+                    }
+                    OrderlyStatus::Success
+                }))
+            };
+            let mut cfg = config("b");
+            cfg.model = MessageModel::Broadcasting;
+            let consumer = PushConsumer::new(cfg, t, listener).unwrap();
+            consumer.subscribe("T", "*");
+            consumer.start().await.unwrap();
+            assert_eq!(consumer.assigned_queues().len(), 8);
+            assert!(wait_until(|| seen.borrow().len() >= 40).await);
+            assert!(suspended_once.get());
+            for q in 0..4 {
+                let offsets: Vec<i64> = seen
+                    .borrow()
+                    .iter()
+                    .filter(|s| s.1 == q)
+                    .map(|s| s.2)
+                    .collect();
+                assert_eq!(offsets, (0..10).collect::<Vec<_>>(), "queue {q}");
+            }
+            // Broadcasting never commits to the broker.
+            consumer.shutdown().await;
+            assert!(c.offsets.borrow().is_empty());
+        });
+    }
+
+    #[test]
+    fn orderly_clustering_locks_queues_and_reconsume_later_sends_back() {
+        run_local(|| async {
+            let c = cluster();
+            store(&c, A, 1, (0..3).map(|i| format!("m{i}")));
+            let t = Rc::new(FakeTransport(Rc::clone(&c)));
+            let listener = Listener::Concurrently(Rc::new(|_: &[MessageExt]| {
+                ConcurrentlyStatus::ReconsumeLater
+            }));
+            let consumer = PushConsumer::new(config("r"), Rc::clone(&t), listener).unwrap();
+            consumer.subscribe("T", "*");
+            consumer.start().await.unwrap();
+            assert!(wait_until(|| c.seen(request_code::CONSUMER_SEND_MSG_BACK).len() >= 3).await);
+            // Sent back, so the queue's offset moves past them.
+            assert!(
+                wait_until(|| consumer.offsets().read(&MessageQueue::new("T", "a", 1)) == Some(3))
+                    .await
+            );
+            consumer.shutdown().await;
+
+            let seen: Seen = Rc::default();
+            let orderly = {
+                let seen = Rc::clone(&seen);
+                Listener::Orderly(Rc::new(move |msgs: &[MessageExt]| {
+                    seen.borrow_mut().extend(
+                        msgs.iter()
+                            .map(|m| (m.broker_name.clone(), m.queue_id, m.queue_offset)),
+                    );
+                    OrderlyStatus::Success
+                }))
+            };
+            let c2 = cluster();
+            store(&c2, B, 0, (0..5).map(|i| format!("m{i}")));
+            let consumer =
+                PushConsumer::new(config("o"), Rc::new(FakeTransport(Rc::clone(&c2))), orderly)
+                    .unwrap();
+            consumer.subscribe("T", "*");
+            consumer.start().await.unwrap();
+            assert!(wait_until(|| seen.borrow().len() >= 5).await);
+            assert!(!c2.seen(request_code::LOCK_BATCH_MQ).is_empty());
+            consumer.shutdown().await;
+        });
+    }
+
+    #[test]
+    fn a_subscribed_topic_without_route_fails_start() {
+        run_local(|| async {
+            let c = FakeCluster::new();
+            let consumer = PushConsumer::new(
+                config("n"),
+                Rc::new(FakeTransport(c)),
+                Listener::Concurrently(Rc::new(|_: &[MessageExt]| ConcurrentlyStatus::Success)),
+            )
+            .unwrap();
+            consumer.subscribe("Missing", "*");
+            assert!(matches!(
+                consumer.start().await,
+                Err(ClientError::NoRoute(_))
+            ));
+        });
+    }
 }

@@ -7,7 +7,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use rmq_protocol::body::{
-    GetConsumerListByGroupResponseBody, HeartbeatData, JsonBody, TopicRouteData,
+    GetConsumerListByGroupResponseBody, HeartbeatData, JsonBody, LockBatchRequestBody,
+    LockBatchResponseBody, TopicRouteData,
 };
 use rmq_protocol::codes::{request_code, response_code};
 use rmq_protocol::header::{
@@ -21,6 +22,9 @@ use rmq_protocol::RemotingCommand;
 use crate::error::{ClientError, ClientResult};
 use crate::message::tests::stored_record;
 use crate::transport::Transport;
+
+/// (broker addr, topic, queue id).
+pub type QueueKey = (String, String, i32);
 
 /// What a fake broker does with SEND requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +46,21 @@ pub struct FakeCluster {
     /// (addr, code, queue id) of every request seen.
     pub log: RefCell<Vec<(String, i32, i32)>>,
     /// Stored message bodies by (addr, topic, queue id).
-    pub queues: RefCell<BTreeMap<(String, String, i32), Vec<Vec<u8>>>>,
-    /// Committed offsets by (group, topic, queue id).
-    pub offsets: RefCell<BTreeMap<(String, String, i32), i64>>,
+    pub queues: RefCell<BTreeMap<QueueKey, Vec<Vec<u8>>>>,
+    /// Committed offsets by (broker addr, group, topic, queue id).
+    pub offsets: RefCell<BTreeMap<(String, String, String, i32), i64>>,
     /// Client ids registered by heartbeat, by group.
     pub members: RefCell<BTreeMap<String, Vec<String>>>,
     pub oneway_count: Cell<usize>,
 }
 
 fn reply(code: i32) -> RemotingCommand {
-    let mut r = RemotingCommand::default();
-    r.code = code;
-    r.flag = rmq_protocol::command::FLAG_RESPONSE;
-    r.has_ext_fields = true;
-    r
+    RemotingCommand {
+        code,
+        flag: rmq_protocol::command::FLAG_RESPONSE,
+        has_ext_fields: true,
+        ..RemotingCommand::default()
+    }
 }
 
 impl FakeCluster {
@@ -141,11 +146,12 @@ impl FakeCluster {
             request_code::QUERY_CONSUMER_OFFSET => {
                 let h: QueryConsumerOffsetRequestHeader = req.decode_header().ok()?;
                 Some(
-                    match self
-                        .offsets
-                        .borrow()
-                        .get(&(h.consumer_group, h.topic, h.queue_id))
-                    {
+                    match self.offsets.borrow().get(&(
+                        addr.to_string(),
+                        h.consumer_group,
+                        h.topic,
+                        h.queue_id,
+                    )) {
                         Some(&offset) => {
                             let mut r = reply(0);
                             QueryConsumerOffsetResponseHeader { offset }
@@ -158,9 +164,10 @@ impl FakeCluster {
             }
             request_code::UPDATE_CONSUMER_OFFSET => {
                 let h: UpdateConsumerOffsetRequestHeader = req.decode_header().ok()?;
-                self.offsets
-                    .borrow_mut()
-                    .insert((h.consumer_group, h.topic, h.queue_id), h.commit_offset);
+                self.offsets.borrow_mut().insert(
+                    (addr.to_string(), h.consumer_group, h.topic, h.queue_id),
+                    h.commit_offset,
+                );
                 Some(reply(0))
             }
             request_code::GET_MAX_OFFSET => {
@@ -210,6 +217,15 @@ impl FakeCluster {
                 }
                 Some(r)
             }
+            request_code::LOCK_BATCH_MQ => {
+                let body =
+                    LockBatchRequestBody::decode(req.body.as_deref().unwrap_or_default()).ok()?;
+                let out = LockBatchResponseBody {
+                    lock_ok_mq_set: body.mq_set,
+                };
+                Some(reply(0).with_body(out.encode()))
+            }
+            request_code::CONSUMER_SEND_MSG_BACK => Some(reply(0)),
             _ => Some(reply(response_code::REQUEST_CODE_NOT_SUPPORTED)),
         }
     }
@@ -243,6 +259,22 @@ impl Transport for FakeTransport {
                 source,
             })?;
         let request = RemotingCommand::decode(wire).expect("own frame decodes");
+        if request.code == request_code::PULL_MESSAGE {
+            // A broker holds an empty pull (long polling); a short hold keeps a pull loop on
+            // an empty queue from spinning in tests.
+            let h: Option<PullMessageRequestHeader> = request.decode_header().ok();
+            let empty = h.is_some_and(|h| {
+                self.0
+                    .queues
+                    .borrow()
+                    .get(&(addr.to_string(), h.topic.clone(), h.queue_id))
+                    .map_or(0, Vec::len) as i64
+                    <= h.queue_offset
+            });
+            if empty {
+                glommio::timer::sleep(Duration::from_millis(5)).await;
+            }
+        }
         match self.0.handle(addr, &request) {
             Some(mut r) => {
                 r.opaque = request.opaque;

@@ -161,8 +161,10 @@ mod tests {
     use rmq_protocol::header::CommandHeader;
 
     fn response(code: i32, body: Option<Vec<u8>>) -> RemotingCommand {
-        let mut r = RemotingCommand::default();
-        r.code = code;
+        let mut r = RemotingCommand {
+            code,
+            ..RemotingCommand::default()
+        };
         PullMessageResponseHeader {
             suggest_which_broker_id: 0,
             next_begin_offset: 7,
@@ -234,8 +236,7 @@ mod tests {
             Err(ClientError::Broker { code: 1, .. })
         ));
         // A reply without the required header fields is an error, not a panic.
-        let mut bare = RemotingCommand::default();
-        bare.code = 0;
+        let bare = RemotingCommand::default();
         assert!(matches!(
             parse_pull_response("a", &q, &all, &bare),
             Err(ClientError::BadHeader { .. })

@@ -276,11 +276,10 @@ impl Connection {
         if oneway {
             return;
         }
-        let mut reply = reply.unwrap_or_else(|| {
-            let mut r = RemotingCommand::default();
-            r.code = response_code::REQUEST_CODE_NOT_SUPPORTED;
-            r.remark = Some(format!("request code {code} not supported by this client"));
-            r
+        let mut reply = reply.unwrap_or_else(|| RemotingCommand {
+            code: response_code::REQUEST_CODE_NOT_SUPPORTED,
+            remark: Some(format!("request code {code} not supported by this client")),
+            ..RemotingCommand::default()
         });
         reply.opaque = opaque;
         reply.flag = rmq_protocol::command::FLAG_RESPONSE;
@@ -374,5 +373,186 @@ impl Transport for ConnectionPool {
     async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> ClientResult<()> {
         let conn = self.get(addr).await?;
         conn.invoke_oneway(request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::run_local;
+    use glommio::net::TcpListener;
+    use rmq_protocol::ExtFields;
+
+    /// A peer that reads `batch` requests, then answers them in reverse order; or, with
+    /// `script`, writes those bytes and closes.
+    async fn peer(listener: TcpListener, batch: usize, script: Option<Vec<u8>>) {
+        let mut stream = listener.accept().await.unwrap();
+        if let Some(bytes) = script {
+            stream.write_all(&bytes).await.unwrap();
+            // Keep the socket open until the client reads, then drop it.
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+            return;
+        }
+        let mut buf = BytesMut::new();
+        let mut requests = Vec::new();
+        while requests.len() < batch {
+            let start = buf.len();
+            buf.resize(start + 4096, 0);
+            let n = stream.read(&mut buf[start..]).await.unwrap();
+            buf.truncate(start + n);
+            if n == 0 {
+                return;
+            }
+            while let Some(cmd) = RemotingCommand::decode_from(&mut buf).unwrap() {
+                requests.push(cmd);
+            }
+        }
+        for req in requests.iter().rev() {
+            let mut r = RemotingCommand::response_to(req, 0, Some(format!("echo {}", req.code)));
+            r.has_ext_fields = true;
+            stream
+                .write_all(&r.encode_to_bytes().unwrap())
+                .await
+                .unwrap();
+        }
+        // Hold the connection open briefly so the client reads every answer.
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+    }
+
+    fn listener() -> (TcpListener, String) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        (l, addr)
+    }
+
+    #[test]
+    fn answers_are_matched_by_opaque_even_out_of_order() {
+        run_local(|| async {
+            let (l, addr) = listener();
+            glommio::spawn_local(peer(l, 3, None)).detach();
+            let pool = Rc::new(ConnectionPool::new(1));
+            let calls = (1..=3).map(|code| {
+                let pool = Rc::clone(&pool);
+                let addr = addr.clone();
+                glommio::spawn_local(async move {
+                    pool.invoke(
+                        &addr,
+                        RemotingCommand::new_request(code, ExtFields::new()),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                })
+            });
+            let calls: Vec<_> = calls.collect();
+            for (i, call) in calls.into_iter().enumerate() {
+                let r = call.await.unwrap();
+                assert_eq!(
+                    r.remark.as_deref(),
+                    Some(format!("echo {}", i + 1).as_str())
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn silence_is_a_timeout_and_close_or_garbage_is_a_closed_connection() {
+        run_local(|| async {
+            // Accepts, reads nothing back: timeout.
+            let (l, addr) = listener();
+            glommio::spawn_local(peer(l, 1000, None)).detach();
+            let pool = ConnectionPool::new(1);
+            let e = pool
+                .invoke(
+                    &addr,
+                    RemotingCommand::new_request(1, ExtFields::new()),
+                    Duration::from_millis(50),
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(e, ClientError::Timeout { .. }), "{e}");
+            assert_eq!(pool.get(&addr).await.unwrap().pending_count(), 0);
+
+            // A frame claiming to be 2 GiB: the connection closes, the call fails.
+            let (l, addr) = listener();
+            glommio::spawn_local(peer(l, 0, Some(vec![0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0])))
+                .detach();
+            let e = pool
+                .invoke(
+                    &addr,
+                    RemotingCommand::new_request(1, ExtFields::new()),
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(e, ClientError::ConnectionClosed { .. }), "{e}");
+
+            // Nobody listening.
+            let (l, addr) = listener();
+            drop(l);
+            let e = pool
+                .invoke(
+                    &addr,
+                    RemotingCommand::new_request(1, ExtFields::new()),
+                    Duration::from_secs(1),
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(e, ClientError::Connect { .. }), "{e}");
+            assert!(matches!(
+                pool.invoke(
+                    "not-an-address",
+                    RemotingCommand::default(),
+                    Duration::from_secs(1)
+                )
+                .await,
+                Err(ClientError::BadAddress(_))
+            ));
+        });
+    }
+
+    #[test]
+    fn requests_from_the_peer_reach_the_handler_and_unknown_ones_are_refused() {
+        run_local(|| async {
+            let (l, addr) = listener();
+            let mut notify = RemotingCommand::new_request(request_code_notify(), ExtFields::new());
+            notify.opaque = 77;
+            notify.flag = FLAG_ONEWAY;
+            let mut unknown = RemotingCommand::new_request(4242, ExtFields::new());
+            unknown.opaque = 78;
+            let mut script = notify.encode_to_bytes().unwrap().to_vec();
+            script.extend_from_slice(&unknown.encode_to_bytes().unwrap());
+            let server = glommio::spawn_local(async move {
+                let mut stream = l.accept().await.unwrap();
+                stream.write_all(&script).await.unwrap();
+                let mut buf = BytesMut::new();
+                loop {
+                    let start = buf.len();
+                    buf.resize(start + 4096, 0);
+                    let n = stream.read(&mut buf[start..]).await.unwrap();
+                    buf.truncate(start + n);
+                    if let Some(cmd) = RemotingCommand::decode_from(&mut buf).unwrap() {
+                        return cmd;
+                    }
+                }
+            });
+            let seen = Rc::new(Cell::new(0));
+            let pool = ConnectionPool::new(1);
+            let s = Rc::clone(&seen);
+            pool.set_request_handler(Rc::new(move |_, cmd: RemotingCommand| {
+                s.set(cmd.code);
+                None
+            }));
+            let _conn = pool.get(&addr).await.unwrap();
+            let reply = server.await;
+            assert!(reply.is_response());
+            assert_eq!(reply.opaque, 78);
+            assert_eq!(reply.code, response_code::REQUEST_CODE_NOT_SUPPORTED);
+            // The handler saw both requests; the last was the unknown one.
+            assert_eq!(seen.get(), 4242);
+        });
+    }
+
+    fn request_code_notify() -> i32 {
+        rmq_protocol::codes::request_code::NOTIFY_CONSUMER_IDS_CHANGED
     }
 }
