@@ -1,0 +1,152 @@
+//! `rmq-bench` against its own null-server, as processes on 127.0.0.1: routing, every send
+//! mode, batches, keys and tags go through the real TCP client, and the report is what the
+//! issue asks for (a live line, percentiles, one JSON line with the agreed keys).
+//!
+//! Every process started here is killed at the end of its test (also on failure), and every
+//! run is bounded by a message count and by `timeout`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_rmq-bench");
+
+/// Kills the child when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn start_null_server() -> (Process, String) {
+    let port = free_port();
+    let child = Command::new(BENCH)
+        .args(["null-server", "--port", &port.to_string(), "--queues", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start null-server");
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "null-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Process(child), addr)
+}
+
+/// Run rmq-bench with `args` (at most 60 s) and return stdout.
+fn bench(args: &[&str]) -> (bool, String) {
+    let mut child = Command::new(BENCH)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rmq-bench");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            return (status.success(), text);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rmq-bench {args:?} did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn summary(out: &str) -> serde_json::Value {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON line in:\n{out}"));
+    serde_json::from_str(line).expect("summary is JSON")
+}
+
+#[test]
+fn every_send_mode_against_the_null_server() {
+    let (_server, addr) = start_null_server();
+    for (mode, batch, expect_latency) in [
+        ("async", "1", true),
+        ("sync", "1", true),
+        ("sync", "10", true),
+        ("async", "5", true),
+        ("oneway", "1", false),
+    ] {
+        let (ok, out) = bench(&[
+            "produce",
+            "-n",
+            &addr,
+            "-t",
+            "NullTopic",
+            "-s",
+            "256",
+            "-m",
+            "3000",
+            "-b",
+            batch,
+            "-c",
+            "2",
+            "-i",
+            "8",
+            "--mode",
+            mode,
+            "--tags",
+            "TagA",
+            "--keys",
+            "k",
+        ]);
+        assert!(ok, "{mode} x{batch} failed:\n{out}");
+        let s = summary(&out);
+        assert_eq!(s["mode"], "produce");
+        assert_eq!(s["sent"], 3000, "{out}");
+        assert_eq!(s["errors"], 0, "{out}");
+        assert_eq!(s["msg_size"], 256);
+        assert_eq!(s["send_mode"], mode);
+        for key in ["tps", "mb_per_s", "p50_us", "p99_us", "p999_us", "max_us"] {
+            assert!(s.get(key).is_some(), "{key} missing: {out}");
+        }
+        if expect_latency {
+            assert!(s["max_us"].as_u64().unwrap() > 0, "{out}");
+        }
+        assert!(out.contains("latency ms: p50"), "{out}");
+    }
+}
+
+#[test]
+fn timed_run_prints_live_lines_and_an_unreachable_name_server_fails_cleanly() {
+    let (_server, addr) = start_null_server();
+    let (ok, out) = bench(&[
+        "produce", "-n", &addr, "-t", "T", "-d", "2", "-s", "64", "--rate", "2000",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("[   1s] produce tps=")),
+        "{out}"
+    );
+    let s = summary(&out);
+    // Rate-limited to 2000/s for about 2 s.
+    let sent = s["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent <= 2000 * 3, "{out}");
+
+    let dead = format!("127.0.0.1:{}", free_port());
+    let (ok, out) = bench(&["produce", "-n", &dead, "-t", "T", "-m", "10"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("route of T"), "{out}");
+}
