@@ -419,6 +419,10 @@ async fn consume_thread(
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
     consumer.shutdown().await;
+    // Failed pulls are the consumer's errors.
+    stats
+        .recorder(index)
+        .add_errors(consumer.stats().pull_errors.get());
     Ok(())
 }
 

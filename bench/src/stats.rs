@@ -67,6 +67,11 @@ impl ThreadRecorder {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `n` failed calls counted elsewhere (e.g. a consumer's failed pulls).
+    pub fn add_errors(&self, n: u64) {
+        self.errors.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// An accepted send whose status was not SEND_OK (e.g. FLUSH_DISK_TIMEOUT).
     pub fn not_ok(&self) {
         self.not_ok.fetch_add(1, Ordering::Relaxed);

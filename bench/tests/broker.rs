@@ -1,0 +1,195 @@
+//! `rmq-bench produce` then `consume` against our standalone broker (`rmq-broker
+//! --standalone`, embedded NameServer) on free 127.0.0.1 ports: zero errors, and the consumer
+//! counts exactly what the producer sent.
+//!
+//! The broker binary is the workspace's own `rmq-broker`, next to `rmq-bench` in the target
+//! directory; if it is not built yet the test builds it with the same cargo. Every process is
+//! killed when the test ends (also on failure) and every step is bounded in time.
+//!
+//! Ignored until the broker's SEND and PULL processors are on `main` (the broker branch has the
+//! control plane only at the time of writing): run with `cargo test -p rmq-bench --test broker
+//! -- --ignored`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_rmq-bench");
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A port P with P - 2 free as well (the broker also listens on the VIP port P - 2).
+fn free_broker_port() -> u16 {
+    for _ in 0..100 {
+        let p = free_port();
+        if p > 2 && TcpListener::bind(("127.0.0.1", p - 2)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}
+
+fn broker_binary() -> PathBuf {
+    let path = PathBuf::from(BENCH).with_file_name("rmq-broker");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "rmq-server",
+                "--bin",
+                "rmq-broker",
+                "--manifest-path",
+            ])
+            .arg(manifest)
+            .status()
+            .expect("run cargo build for rmq-broker");
+        assert!(status.success(), "building rmq-broker failed");
+    }
+    path
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} did not open");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn bench(args: &[&str], limit: Duration) -> (bool, String) {
+    let mut child = Command::new(BENCH)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rmq-bench");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            return (status.success(), text);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rmq-bench {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn summary(out: &str) -> serde_json::Value {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON line in:\n{out}"));
+    serde_json::from_str(line).expect("summary is JSON")
+}
+
+#[test]
+#[ignore = "needs the broker's SEND and PULL processors on main"]
+fn produce_then_consume_counts_match_with_zero_errors() {
+    let store = std::env::temp_dir().join(format!("rmq-bench-it-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store);
+    std::fs::create_dir_all(&store).expect("store dir");
+    let port = free_broker_port();
+    let ns_port = free_port();
+    let ns = format!("127.0.0.1:{ns_port}");
+    let _broker = Process(
+        Command::new(broker_binary())
+            .args([
+                "--standalone".to_string(),
+                format!("--namesrvAddr={ns}"),
+                format!("--listenPort={port}"),
+                "--listenAddress=127.0.0.1".to_string(),
+                "--brokerIP1=127.0.0.1".to_string(),
+                format!("--storePathRootDir={}", store.display()),
+                "--mappedFileSizeCommitLog=67108864".to_string(),
+                "--flushDiskType=ASYNC_FLUSH".to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rmq-broker"),
+    );
+    wait_for_port(ns_port);
+    wait_for_port(port);
+    // Registration reaches the embedded NameServer shortly after start.
+    std::thread::sleep(Duration::from_secs(1));
+
+    let (ok, out) = bench(
+        &[
+            "produce",
+            "-n",
+            &ns,
+            "-t",
+            "BenchIT",
+            "--create-topic",
+            "4",
+            "-d",
+            "3",
+            "-s",
+            "512",
+            "-c",
+            "2",
+            "-i",
+            "16",
+            "--mode",
+            "async",
+            "--tags",
+            "T",
+            "--keys",
+            "k",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(ok, "produce failed:\n{out}");
+    let produced = summary(&out);
+    assert_eq!(produced["errors"], 0, "{out}");
+    let sent = produced["sent"].as_u64().expect("sent");
+    assert!(sent > 0, "{out}");
+
+    let (ok, out) = bench(
+        &[
+            "consume",
+            "-n",
+            &ns,
+            "-t",
+            "BenchIT",
+            "-g",
+            "bench_it_group",
+            "--from-first",
+            "-m",
+            &sent.to_string(),
+            "--idle-exit",
+            "10",
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(ok, "consume failed:\n{out}");
+    let consumed = summary(&out);
+    assert_eq!(consumed["errors"], 0, "{out}");
+    assert_eq!(consumed["sent"].as_u64(), Some(sent), "{out}");
+    let _ = std::fs::remove_dir_all(&store);
+}
