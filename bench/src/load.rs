@@ -25,6 +25,7 @@ use rmq_client::consumer::{
 };
 use rmq_client::{ConnectionPool, Message, Producer, ProducerConfig, SendStatus};
 use rmq_protocol::body::MessageModel;
+use rmq_protocol::SerializeType;
 
 use crate::stats::{report_live, Stats, Summary};
 
@@ -100,6 +101,8 @@ pub struct LoadOptions {
     pub idle_exit: Option<Duration>,
     /// Create the topic on every master with this many queues first.
     pub create_topic_queues: Option<i32>,
+    /// Header serialization of requests (JSON as Java clients by default, or ROCKETMQ binary).
+    pub serialize_type: SerializeType,
 }
 
 /// Current wall-clock time in microseconds since the epoch.
@@ -257,7 +260,10 @@ async fn produce_thread(
     let threads = opts.threads.max(1);
     let connections = opts.connections.div_ceil(threads).max(1);
     let window = connections * opts.in_flight.max(1);
-    let pool = Rc::new(ConnectionPool::new(connections));
+    let pool = Rc::new(ConnectionPool::with_serialize_type(
+        connections,
+        opts.serialize_type,
+    ));
     let mut config = ProducerConfig::new(opts.group.clone(), opts.name_server.clone());
     config.async_in_flight_max = window;
     config.instance_name = format!("{}-{index}", std::process::id());
@@ -380,7 +386,7 @@ async fn consume_thread(
     last_message_at_us: Arc<AtomicI64>,
     index: usize,
 ) -> Result<(), String> {
-    let pool = Rc::new(ConnectionPool::new(1));
+    let pool = Rc::new(ConnectionPool::with_serialize_type(1, opts.serialize_type));
     let mut config = PushConsumerConfig::new(opts.group.clone(), opts.name_server.clone());
     config.instance_name = format!("{}-{index}", std::process::id());
     config.model = MessageModel::Clustering;
@@ -511,6 +517,10 @@ fn finish(summary: &mut Summary, opts: &LoadOptions) {
     summary.extra.push((
         "flush".into(),
         format!("\"{}\"", crate::stats::json_escape(&opts.flush)),
+    ));
+    summary.extra.push((
+        "serialize".into(),
+        format!("\"{}\"", opts.serialize_type.name()),
     ));
     println!("{}", summary.percentiles_text());
     println!("{}", summary.json_line());

@@ -94,6 +94,7 @@ async fn connection(state: Rc<NullState>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut scratch = vec![0u8; READ_CHUNK_BYTES];
     loop {
         loop {
             match RemotingCommand::decode_from(&mut buf) {
@@ -114,11 +115,10 @@ async fn connection(state: Rc<NullState>, mut stream: TcpStream) {
             }
             out.clear();
         }
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK_BYTES, 0);
-        match stream.read(&mut buf[start..]).await {
+        // A reused scratch buffer: no zero-filled chunk of `buf` per read.
+        match stream.read(&mut scratch).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => buf.truncate(start + n),
+            Ok(n) => buf.extend_from_slice(&scratch[..n]),
         }
     }
 }

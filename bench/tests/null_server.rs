@@ -82,12 +82,13 @@ fn summary(out: &str) -> serde_json::Value {
 #[test]
 fn every_send_mode_against_the_null_server() {
     let (_server, addr) = start_null_server();
-    for (mode, batch, expect_latency) in [
-        ("async", "1", true),
-        ("sync", "1", true),
-        ("sync", "10", true),
-        ("async", "5", true),
-        ("oneway", "1", false),
+    for (mode, batch, serialize, expect_latency) in [
+        ("async", "1", "json", true),
+        ("async", "1", "rocketmq", true),
+        ("sync", "1", "json", true),
+        ("sync", "10", "rocketmq", true),
+        ("async", "5", "json", true),
+        ("oneway", "1", "json", false),
     ] {
         let (ok, out) = bench(&[
             "produce",
@@ -111,6 +112,8 @@ fn every_send_mode_against_the_null_server() {
             "TagA",
             "--keys",
             "k",
+            "--serialize",
+            serialize,
         ]);
         assert!(ok, "{mode} x{batch} failed:\n{out}");
         let s = summary(&out);
@@ -119,6 +122,7 @@ fn every_send_mode_against_the_null_server() {
         assert_eq!(s["errors"], 0, "{out}");
         assert_eq!(s["msg_size"], 256);
         assert_eq!(s["send_mode"], mode);
+        assert_eq!(s["serialize"], serialize.to_uppercase());
         for key in ["tps", "mb_per_s", "p50_us", "p99_us", "p999_us", "max_us"] {
             assert!(s.get(key).is_some(), "{key} missing: {out}");
         }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rmq_bench::load::{run_consume, run_e2e, run_produce, LoadOptions, SendMode};
 use rmq_bench::null_server::{serve, NullServerConfig, NULL_QUEUES_DEFAULT};
+use rmq_protocol::SerializeType;
 
 #[derive(Parser)]
 #[command(name = "rmq-bench", about = "RocketMQ load generator", version)]
@@ -35,6 +36,12 @@ enum Command {
     E2e(Common),
     /// A NameServer and broker on one port that answer at once and store nothing.
     NullServer(NullArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Serialize {
+    Json,
+    Rocketmq,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,6 +116,9 @@ struct Common {
     /// Create the topic on every master with this many queues before starting.
     #[arg(long)]
     create_topic: Option<i32>,
+    /// Request header serialization: json (Java's default) or rocketmq (binary).
+    #[arg(long, value_enum, default_value = "json")]
+    serialize: Serialize,
 }
 
 #[derive(Args)]
@@ -160,6 +170,10 @@ impl Common {
             e2e: self.e2e,
             idle_exit: self.idle_exit.map(Duration::from_secs),
             create_topic_queues: self.create_topic,
+            serialize_type: match self.serialize {
+                Serialize::Json => SerializeType::Json,
+                Serialize::Rocketmq => SerializeType::RocketMq,
+            },
         }
     }
 }
