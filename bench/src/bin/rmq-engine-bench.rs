@@ -1,0 +1,176 @@
+//! `rmq-engine-bench`: append throughput and ack latency of the storage engine on the real
+//! disk, next to the raw O_DIRECT sequential-write ceiling measured in the same run.
+//!
+//! Usage: `rmq-engine-bench [dir] [async_messages] [sync_messages_per_level]`
+//! (defaults `/tmp/rmq-engine-bench`, 1,000,000 and 20,000). Messages are 1 KiB bodies.
+//! Prints one line per measurement and a final JSON line.
+
+use glommio::io::{DmaStreamWriterBuilder, OpenOptions};
+use hdrhistogram::Histogram;
+use rmq_engine::io::glommio_fs::GlommioStorage;
+use rmq_engine::{FlushMode, MessageInput, ShardStore, StoreConfig};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const BODY_BYTES: usize = 1024;
+const SEGMENT_BYTES: u64 = 1 << 30;
+
+fn message(body: &[u8]) -> MessageInput<'_> {
+    MessageInput {
+        topic: "BenchTopic",
+        queue_id: 0,
+        flag: 0,
+        sys_flag: 0,
+        born_timestamp: 1,
+        born_host: "127.0.0.1:1234".parse().expect("literal address"),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body,
+        properties: "TAGS\u{1}bench\u{2}",
+    }
+}
+
+/// Raw O_DIRECT sequential write of `bytes` with 1 MiB buffers, 4 in flight.
+async fn raw_write(dir: &Path, bytes: u64) -> f64 {
+    let path = dir.join("raw-seq-write");
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(true)
+        .dma_open(&path)
+        .await
+        .expect("open raw file");
+    file.pre_allocate(bytes, false).await.expect("preallocate");
+    let mut w = DmaStreamWriterBuilder::new(file)
+        .with_buffer_size(1 << 20)
+        .with_write_behind(4)
+        .build();
+    let chunk = vec![0x5a_u8; 1 << 20];
+    let start = Instant::now();
+    let mut written = 0;
+    while written < bytes {
+        futures_lite::AsyncWriteExt::write_all(&mut w, &chunk)
+            .await
+            .expect("write");
+        written += chunk.len() as u64;
+    }
+    futures_lite::AsyncWriteExt::close(&mut w)
+        .await
+        .expect("close");
+    let secs = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    bytes as f64 / secs / (1 << 20) as f64
+}
+
+fn store_config(dir: &Path, mode: FlushMode) -> StoreConfig {
+    let _ = std::fs::remove_dir_all(dir);
+    let mut c = StoreConfig::new(dir, 0);
+    c.commit_log_segment_bytes = SEGMENT_BYTES;
+    c.flush_mode = mode;
+    c.index_enabled = false;
+    c
+}
+
+struct Run {
+    msgs_per_sec: f64,
+    mib_per_sec: f64,
+    p50_us: u64,
+    p99_us: u64,
+    msgs_per_sync: f64,
+}
+
+/// `appenders` tasks append `total` messages in all, each waiting for its ack.
+async fn append_run(dir: &Path, mode: FlushMode, appenders: usize, total: usize) -> Run {
+    let store = ShardStore::open(store_config(dir, mode), GlommioStorage)
+        .await
+        .expect("open store");
+    let hist = Rc::new(RefCell::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
+    ));
+    let per_task = total / appenders;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..appenders {
+        let store = store.clone();
+        let hist = hist.clone();
+        tasks.push(glommio::spawn_local(async move {
+            let body = vec![0x61_u8; BODY_BYTES];
+            for _ in 0..per_task {
+                let t = Instant::now();
+                store.append(&[message(&body)]).await.expect("append");
+                let us = u64::try_from(t.elapsed().as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                let _ = hist.borrow_mut().record(us);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let stats = store.stats();
+    let n = (per_task * appenders) as f64;
+    let record_bytes = store.log_offsets().1 as f64;
+    store.shutdown().await.expect("shutdown");
+    let h = hist.borrow();
+    Run {
+        msgs_per_sec: n / secs,
+        mib_per_sec: record_bytes / secs / (1 << 20) as f64,
+        p50_us: h.value_at_quantile(0.5),
+        p99_us: h.value_at_quantile(0.99),
+        msgs_per_sync: n / stats.log_syncs.max(1) as f64,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = PathBuf::from(args.get(1).map_or("/tmp/rmq-engine-bench", String::as_str));
+    let async_total: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let sync_total: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(64 << 20)
+        .spin_before_park(Duration::from_millis(0))
+        .make()
+        .expect("executor");
+    ex.run(async move {
+        let raw_bytes = (async_total * (BODY_BYTES + 128)) as u64;
+        let raw = raw_write(&dir, raw_bytes).await;
+        println!("raw O_DIRECT sequential write, 1 MiB x4 in flight: {raw:.0} MiB/s");
+        let a = append_run(&dir.join("async"), FlushMode::Async, 256, async_total).await;
+        println!(
+            "ASYNC_FLUSH 1 KiB, 256 appenders: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw), ack p50 {} us p99 {} us",
+            a.msgs_per_sec,
+            a.mib_per_sec,
+            100.0 * a.mib_per_sec / raw,
+            a.p50_us,
+            a.p99_us
+        );
+        let mut json = format!(
+            "{{\"raw_mib_s\":{raw:.0},\"async\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
+            a.msgs_per_sec, a.mib_per_sec, a.p50_us, a.p99_us
+        );
+        for appenders in [1usize, 16, 256] {
+            let total = if appenders == 1 { sync_total / 4 } else { sync_total };
+            let s = append_run(&dir.join("sync"), FlushMode::Sync, appenders, total).await;
+            println!(
+                "SYNC_FLUSH 1 KiB, {appenders} appenders: {:.0} msgs/s, ack p50 {} us p99 {} us, {:.1} msgs per fdatasync",
+                s.msgs_per_sec, s.p50_us, s.p99_us, s.msgs_per_sync
+            );
+            json.push_str(&format!(
+                ",\"sync_{appenders}\":{{\"msgs_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"msgs_per_sync\":{:.1}}}",
+                s.msgs_per_sec, s.p50_us, s.p99_us, s.msgs_per_sync
+            ));
+        }
+        json.push('}');
+        println!("{json}");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

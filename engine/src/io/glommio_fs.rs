@@ -1,0 +1,159 @@
+//! The production [`Storage`]: glommio `DmaFile`s (O_DIRECT through io_uring).
+//!
+//! Data operations are asynchronous io_uring requests; the rare metadata operations (list a
+//! directory, create a directory, sync a directory after creating a file, statvfs) use blocking
+//! `std`/`libc` calls, which take microseconds and happen only at segment roll, retention and
+//! startup.
+
+use super::{LogBytes, Storage, StorageFile};
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// Real files on the local disk, opened with O_DIRECT.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GlommioStorage;
+
+/// An open DMA file.
+#[derive(Debug)]
+pub struct GlommioFile {
+    file: DmaFile,
+}
+
+fn to_io(e: glommio::GlommioError<()>) -> io::Error {
+    io::Error::from(e)
+}
+
+impl Storage for GlommioStorage {
+    type File = GlommioFile;
+
+    async fn open(&self, path: &Path, create: bool) -> io::Result<GlommioFile> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .dma_open(path)
+            .await
+            .map_err(to_io)?;
+        if create && !existed {
+            // Make the new directory entry durable, so a synced file cannot vanish in a crash.
+            if let Some(parent) = path.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+        }
+        Ok(GlommioFile { file })
+    }
+
+    async fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            if let Some(name) = entry?.file_name().to_str() {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        match std::fs::remove_dir_all(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn modified_ms(&self, path: &Path) -> io::Result<i64> {
+        let modified = std::fs::metadata(path)?.modified()?;
+        let since = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn disk_used_ratio(&self, path: &Path) -> io::Result<f64> {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: `stat` is a plain C struct for which all-zero bytes is a valid value.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a valid out-pointer.
+        let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        #[allow(clippy::cast_precision_loss)] // a ratio: precision loss is irrelevant
+        let (total, free) = (stat.f_blocks as f64, stat.f_bavail as f64);
+        if total <= 0.0 {
+            return Ok(0.0);
+        }
+        Ok(((total - free) / total).clamp(0.0, 1.0))
+    }
+}
+
+/// Owned aligned buffer for a DMA write.
+pub struct GlommioBuf(DmaBuffer);
+
+impl AsRef<[u8]> for GlommioBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl AsMut<[u8]> for GlommioBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.0.as_bytes_mut()
+    }
+}
+
+impl StorageFile for GlommioFile {
+    type Buf = GlommioBuf;
+
+    fn alloc_buf(&self, len: usize) -> GlommioBuf {
+        let mut buf = self.file.alloc_dma_buffer(len);
+        // DMA buffers come from a pool and are not zeroed; padding must be zeros.
+        buf.as_bytes_mut().fill(0);
+        GlommioBuf(buf)
+    }
+
+    async fn write_at(&self, buf: GlommioBuf, pos: u64) -> io::Result<usize> {
+        self.file.write_at(buf.0, pos).await.map_err(to_io)
+    }
+
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes> {
+        let r = self.file.read_at(pos, len).await.map_err(to_io)?;
+        Ok(LogBytes::Dma(r))
+    }
+
+    async fn fdatasync(&self) -> io::Result<()> {
+        self.file.fdatasync().await.map_err(to_io)
+    }
+
+    async fn pre_allocate(&self, len: u64) -> io::Result<()> {
+        self.file.pre_allocate(len, false).await.map_err(to_io)
+    }
+
+    async fn truncate(&self, len: u64) -> io::Result<()> {
+        self.file.truncate(len).await.map_err(to_io)
+    }
+
+    async fn size(&self) -> io::Result<u64> {
+        self.file.file_size().await.map_err(to_io)
+    }
+}

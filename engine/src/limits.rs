@@ -1,0 +1,67 @@
+//! Named limits and fixed sizes of the engine (unit and qualifier last, so related names sort
+//! together). Tied together with compile-time asserts where they depend on each other.
+
+use crate::io::IO_ALIGNMENT_BYTES;
+
+/// Bits of a physical offset that address bytes inside one shard's CommitLog. The shard id is
+/// stored above them (bits 48..=62); bit 63 stays clear so offsets are positive `i64`s, as
+/// RocketMQ's Java clients expect.
+pub const SHARD_OFFSET_BITS: u32 = 48;
+
+/// Largest shard id that fits in bits 48..=62.
+pub const SHARD_ID_MAX: u16 = (1 << (63 - SHARD_OFFSET_BITS)) - 1;
+
+/// Default CommitLog segment size (`mappedFileSizeCommitLog`, 1 GiB).
+pub const COMMIT_LOG_SEGMENT_SIZE_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+
+/// Smallest CommitLog segment we accept (tests use small segments; one aligned block minimum
+/// would make every message a roll, so require room for real records).
+pub const COMMIT_LOG_SEGMENT_SIZE_BYTES_MIN: u64 = 64 * 1024;
+
+/// Bytes of one ConsumeQueue entry: physical offset (8), size (4), tags code (8).
+pub const CQ_ENTRY_BYTES: usize = 20;
+
+/// Default entries per ConsumeQueue file (`mappedFileSizeConsumeQueue` / 20).
+pub const CQ_ENTRIES_PER_FILE_DEFAULT: u64 = 300_000;
+
+/// Largest single DMA write the flusher issues; a flush round is split into writes of this
+/// size, all in flight at once (the disk ceiling is reached at 1 MiB, performance.md).
+pub const FLUSH_WRITE_BYTES_MAX: usize = 1024 * 1024;
+
+/// How often a short write is retried before it is treated as a failed write.
+pub const SHORT_WRITE_RETRIES_MAX: usize = 3;
+
+/// Size of the checkpoint file (one page, as upstream).
+pub const CHECKPOINT_FILE_BYTES: usize = 4096;
+
+/// Largest message body the engine stores by default (`maxMessageSize`).
+pub const MESSAGE_BODY_SIZE_BYTES_DEFAULT_MAX: usize = 4 * 1024 * 1024;
+
+/// Largest byte range one `get_messages` call reads (upstream caps a pull at 128 MiB).
+pub const PULL_SIZE_BYTES_MAX: usize = 128 * 1024 * 1024;
+
+/// Largest number of records one `get_messages` call returns.
+pub const PULL_MESSAGES_COUNT_MAX: usize = 100_000;
+
+/// Default hash slots per IndexFile (`maxHashSlotNum`).
+pub const INDEX_HASH_SLOTS_DEFAULT: u32 = 5_000_000;
+
+/// Default entries per IndexFile (`maxIndexNum`).
+pub const INDEX_ENTRIES_DEFAULT: u32 = 20_000_000;
+
+/// Largest number of records `query_by_key` returns (`maxNum` from the wire is capped here).
+pub const QUERY_MESSAGES_COUNT_MAX: usize = 64 * 1024;
+
+/// Bytes of an IndexFile header.
+pub const INDEX_HEADER_BYTES: usize = 40;
+/// Bytes of one IndexFile hash slot.
+pub const INDEX_SLOT_BYTES: usize = 4;
+/// Bytes of one IndexFile entry.
+pub const INDEX_ENTRY_BYTES: usize = 20;
+
+const _: () = assert!(COMMIT_LOG_SEGMENT_SIZE_BYTES_DEFAULT % IO_ALIGNMENT_BYTES as u64 == 0);
+const _: () = assert!(COMMIT_LOG_SEGMENT_SIZE_BYTES_MIN % IO_ALIGNMENT_BYTES as u64 == 0);
+const _: () = assert!(FLUSH_WRITE_BYTES_MAX % IO_ALIGNMENT_BYTES == 0);
+const _: () = assert!(CHECKPOINT_FILE_BYTES == IO_ALIGNMENT_BYTES);
+const _: () =
+    assert!((MESSAGE_BODY_SIZE_BYTES_DEFAULT_MAX as u64) < COMMIT_LOG_SEGMENT_SIZE_BYTES_DEFAULT);

@@ -1,0 +1,1479 @@
+//! The shard store: the API the broker calls (append, reads, offsets, shutdown) and the
+//! CommitLog appender with its flusher task.
+//!
+//! # Where it lives
+//! One [`ShardStore`] per shard, created and used on that shard's glommio executor only. All
+//! state is in one `RefCell`; no borrow is ever held across an `.await` (each method copies
+//! what it needs out of a `{ }` block, then awaits I/O).
+//!
+//! # Durability positions (local offsets of this shard's log)
+//! `visible <= synced|written <= write_pos`:
+//! - `write_pos`: next byte to append; records below it are encoded in the in-memory buffer,
+//!   have their queue offset and ConsumeQueue entry;
+//! - `written`: every byte below it was written to the device by a completed O_DIRECT write
+//!   (survives `kill -9`);
+//! - `synced`: every byte below it is covered by a completed `fdatasync` (survives a machine
+//!   crash);
+//! - `visible`: the ack level — `written` in ASYNC_FLUSH, `synced` in SYNC_FLUSH. Appends are
+//!   acknowledged, and readers see records, only below it, so no reader ever sees a record that
+//!   a crash the flush mode protects against could take back.
+//!
+//! # The flusher (one task per shard)
+//! Loops in *rounds*: take every byte appended since the last round, write it with aligned DMA
+//! writes of up to 1 MiB, all in flight together (the partial last page is rewritten by the
+//! next round, and rounds never overlap, so no two in-flight writes touch the same page);
+//! then in SYNC_FLUSH `fdatasync` (group commit: everything appended while a round runs shares
+//! the next round's sync); in ASYNC_FLUSH `fdatasync` only every `flush_interval`. Then it
+//! advances the positions, completes the waiters, makes ConsumeQueue entries visible and calls
+//! the arrival listener. A failed write or sync fails every waiter and *fences* the store: no
+//! further appends are accepted; reads keep working on what is visible.
+//!
+//! # Measured (this machine kind, see `rmq-engine-bench`)
+//! See the crate docs for the figures that justified O_DIRECT.
+
+use crate::config::{FlushMode, StoreConfig};
+use crate::consume_queue::{ConsumeQueue, CqEntry};
+use crate::error::{AppendError, EngineError};
+use crate::index::IndexService;
+use crate::io::{align_down, LogBytes, Storage, StorageFile};
+use crate::limits::{
+    FLUSH_WRITE_BYTES_MAX, PULL_MESSAGES_COUNT_MAX, PULL_SIZE_BYTES_MAX, QUERY_MESSAGES_COUNT_MAX,
+};
+use crate::offsets::{split_global, to_global};
+use crate::sync::{oneshot, Completer, Notify};
+use crate::{checkpoint, paths, recovery};
+use bytes::{Bytes, BytesMut};
+use rmq_protocol::message::record::{RecordFields, RecordView, BLANK_MAGIC, BLANK_RECORD_BYTES};
+use rmq_protocol::message::sysflag::message as sysflag;
+use rmq_protocol::message::{keys, properties, tag};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// One message to append: everything of the stored record except what the store assigns
+/// (queue offset, physical offset, store timestamp, store host).
+#[derive(Debug, Clone, Copy)]
+pub struct MessageInput<'a> {
+    /// Topic (UTF-8, at most 32767 bytes; v2 records are used above 127).
+    pub topic: &'a str,
+    /// Queue id within the topic (>= 0).
+    pub queue_id: i32,
+    /// User flag.
+    pub flag: i32,
+    /// Message sysFlag (transaction type, compression, ...).
+    pub sys_flag: i32,
+    /// Producer timestamp (ms).
+    pub born_timestamp: i64,
+    /// Producer address.
+    pub born_host: SocketAddr,
+    /// Redelivery count.
+    pub reconsume_times: i32,
+    /// For transaction commit records, the half message's physical offset.
+    pub prepared_transaction_offset: i64,
+    /// Body bytes.
+    pub body: &'a [u8],
+    /// Properties string (`name\u{1}value\u{2}`...): TAGS, KEYS and UNIQ_KEY are indexed.
+    pub properties: &'a str,
+}
+
+/// Where an appended message was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Global physical offset (shard in bits 48..=62).
+    pub physical_offset: i64,
+    /// Queue offset (0 for PREPARED/ROLLBACK transaction records, which get no CQ entry).
+    pub queue_offset: i64,
+    /// Record size in bytes.
+    pub size: i32,
+    /// Store timestamp (ms) written into the record.
+    pub store_timestamp: i64,
+}
+
+/// Outcome of a successful append (the message is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutStatus {
+    /// PUT_OK: durable as the flush mode promises.
+    PutOk,
+    /// FLUSH_DISK_TIMEOUT: stored, but the sync did not complete within `syncFlushTimeout`.
+    FlushDiskTimeout,
+}
+
+/// Result of [`ShardStore::append`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// PUT_OK or FLUSH_DISK_TIMEOUT.
+    pub status: PutStatus,
+    /// One per input message, in order.
+    pub placements: Vec<Placement>,
+}
+
+/// `GetMessageStatus` of upstream; map to response codes with protocol.md §2.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetStatus {
+    /// At least one message matched.
+    Found,
+    /// Entries were examined but none matched the filter.
+    NoMatchedMessage,
+    /// The entries examined point at log data already deleted by retention.
+    MessageWasRemoving,
+    /// An entry could not be read back (corrupt or unreadable record).
+    OffsetFoundNull,
+    /// `offset == max`: nothing new yet (the long-polling case).
+    OffsetOverflowOne,
+    /// `offset > max`.
+    OffsetOverflowBadly,
+    /// `offset < min`.
+    OffsetTooSmall,
+    /// The queue has no entries at all.
+    NoMessageInQueue,
+    /// The queue does not exist on this shard.
+    NoMatchedLogicQueue,
+}
+
+/// Result of [`ShardStore::get_messages`].
+#[derive(Debug, Clone)]
+pub struct GetResult {
+    /// Status for the response code mapping.
+    pub status: GetStatus,
+    /// Where the consumer continues.
+    pub next_begin_offset: i64,
+    /// Queue min offset.
+    pub min_offset: i64,
+    /// Queue max offset (entries visible to readers).
+    pub max_offset: i64,
+    /// The raw records, in queue order; send them concatenated as the PULL body.
+    pub messages: Vec<LogBytes>,
+}
+
+/// `boundaryType` of SEARCH_OFFSET_BY_TIMESTAMP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBoundary {
+    /// The first offset whose store time is `>= timestamp` (max offset if none).
+    Lower,
+    /// The last offset whose store time is `<= timestamp` (min offset if none).
+    Upper,
+}
+
+/// Result of [`ShardStore::query_by_key`].
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// Matching records, newest first.
+    pub messages: Vec<LogBytes>,
+    /// `indexLastUpdateTimestamp`.
+    pub index_last_update_timestamp: i64,
+    /// `indexLastUpdatePhyoffset`.
+    pub index_last_update_phy_offset: i64,
+}
+
+/// Counters for benchmarks and monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Messages appended.
+    pub messages_appended: u64,
+    /// `fdatasync` rounds of the CommitLog.
+    pub log_syncs: u64,
+    /// DMA writes issued for the CommitLog.
+    pub log_writes: u64,
+    /// Flush rounds.
+    pub flush_rounds: u64,
+}
+
+/// Called with (topic, queue id, new visible max offset) when new entries become readable:
+/// the hook for long polling. Runs on the shard's executor; it may call back into the store.
+pub type ArrivalListener = Box<dyn Fn(&str, i32, i64)>;
+
+pub(crate) struct Segment<F> {
+    pub(crate) file: Option<Rc<F>>,
+}
+
+pub(crate) type QueueRef = Rc<RefCell<ConsumeQueue>>;
+
+struct Waiter {
+    target: u64,
+    done: Completer<Result<(), AppendError>>,
+}
+
+/// State of one shard's store. See the module docs for the positions' invariants.
+pub(crate) struct State<F> {
+    pub(crate) segments: BTreeMap<u64, Segment<F>>,
+    pub(crate) min_local: u64,
+    pub(crate) write_pos: u64,
+    pub(crate) written: u64,
+    pub(crate) synced: u64,
+    pub(crate) visible: u64,
+    /// Bytes `[pending_start, write_pos)`, not yet taken by a flush round.
+    pending: BytesMut,
+    pending_start: u64,
+    /// Bytes `[align_down(written), written)`: the head of the next round's first page.
+    pub(crate) partial_page: Vec<u8>,
+    /// Recently written chunks `(start, bytes)` serving fresh reads from memory.
+    recent: VecDeque<(u64, Bytes)>,
+    recent_bytes: usize,
+    waiters: VecDeque<Waiter>,
+    /// CQ entries appended since the last round was taken: (queue, entry offset + 1).
+    arrivals: Vec<(QueueRef, u64)>,
+    /// Segments written since the last sync.
+    unsynced_segments: Vec<u64>,
+    pub(crate) queues: HashMap<String, HashMap<i32, QueueRef>>,
+    pub(crate) index: IndexService<F>,
+    fenced: Option<String>,
+    shutting_down: bool,
+    last_store_timestamp: i64,
+    stats: StoreStats,
+}
+
+struct Inner<S: Storage> {
+    config: StoreConfig,
+    storage: S,
+    state: RefCell<State<S::File>>,
+    flusher_wakeup: Notify,
+    listener: RefCell<Option<Rc<ArrivalListener>>>,
+    /// Serialises the persist pass, topic deletion and retention (they touch the same files).
+    maintenance: glommio::sync::Semaphore,
+    stopped: Cell<bool>,
+}
+
+/// Handle to one shard's store. Cheap to clone; lives on one executor.
+pub struct ShardStore<S: Storage> {
+    inner: Rc<Inner<S>>,
+    tasks: Rc<RefCell<Vec<glommio::task::JoinHandle<()>>>>,
+}
+
+impl<S: Storage> Clone for ShardStore<S> {
+    fn clone(&self) -> Self {
+        ShardStore {
+            inner: self.inner.clone(),
+            tasks: self.tasks.clone(),
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// True for PREPARED and ROLLBACK records, which get no ConsumeQueue entry and queue offset 0.
+fn is_prepared_or_rollback(sys_flag: i32) -> bool {
+    matches!(
+        sys_flag & sysflag::TRANSACTION_TYPE_MASK,
+        sysflag::TRANSACTION_PREPARED_TYPE | sysflag::TRANSACTION_ROLLBACK_TYPE
+    )
+}
+
+/// The keys a record is indexed by (`topic#UNIQ_KEY`, `topic#k` for each of KEYS).
+pub(crate) fn index_keys(topic: &str, props: &str, mut each: impl FnMut(&str)) {
+    let mut key = String::with_capacity(topic.len() + 33);
+    if let Some(uniq) = properties::get(props, keys::UNIQ_KEY) {
+        if !uniq.is_empty() {
+            key.push_str(topic);
+            key.push('#');
+            key.push_str(uniq);
+            each(&key);
+        }
+    }
+    if let Some(ks) = properties::get(props, keys::KEYS) {
+        for k in ks.split(keys::KEY_SEPARATOR).filter(|k| !k.is_empty()) {
+            key.clear();
+            key.push_str(topic);
+            key.push('#');
+            key.push_str(k);
+            each(&key);
+        }
+    }
+}
+
+/// The tags code of a record from its properties.
+pub(crate) fn tags_code_of(props: &str) -> i64 {
+    tag::tags_code(properties::get(props, keys::TAGS))
+}
+
+impl<F: StorageFile> State<F> {
+    pub(crate) fn new(index: IndexService<F>) -> Self {
+        State {
+            segments: BTreeMap::new(),
+            min_local: 0,
+            write_pos: 0,
+            written: 0,
+            synced: 0,
+            visible: 0,
+            pending: BytesMut::new(),
+            pending_start: 0,
+            partial_page: Vec::new(),
+            recent: VecDeque::new(),
+            recent_bytes: 0,
+            waiters: VecDeque::new(),
+            arrivals: Vec::new(),
+            unsynced_segments: Vec::new(),
+            queues: HashMap::new(),
+            index,
+            fenced: None,
+            shutting_down: false,
+            last_store_timestamp: 0,
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// Set all positions to the recovered log end `end` (`partial_page` already set).
+    pub(crate) fn start_at(&mut self, end: u64) {
+        self.write_pos = end;
+        self.written = end;
+        self.synced = end;
+        self.visible = end;
+        self.pending_start = end;
+        assert_eq!(self.partial_page.len() as u64, end - align_down(end));
+    }
+
+    pub(crate) fn queue_or_create(&mut self, topic: &str, queue_id: i32, epf: u64) -> QueueRef {
+        if let Some(q) = self.queues.get(topic).and_then(|m| m.get(&queue_id)) {
+            return q.clone();
+        }
+        let q = Rc::new(RefCell::new(ConsumeQueue::new(epf, 0)));
+        self.queues
+            .entry(topic.to_owned())
+            .or_default()
+            .insert(queue_id, q.clone());
+        q
+    }
+
+    fn queue(&self, topic: &str, queue_id: i32) -> Option<QueueRef> {
+        self.queues.get(topic)?.get(&queue_id).cloned()
+    }
+
+    /// Bytes of the visible log at `[local, local+len)` if they are in the memory tail.
+    fn memory_slice(&self, local: u64, len: usize) -> Option<LogBytes> {
+        let i = self
+            .recent
+            .partition_point(|(s, _)| *s <= local)
+            .checked_sub(1)?;
+        let (start, chunk) = &self.recent[i];
+        let off = usize::try_from(local - start).ok()?;
+        let end = off.checked_add(len)?;
+        (end <= chunk.len()).then(|| LogBytes::Shared(chunk.slice(off..end)))
+    }
+
+    fn segment_base(&self, local: u64, seg_size: u64) -> u64 {
+        local - local % seg_size
+    }
+}
+
+/// A planned aligned write of one flush round.
+struct PlannedWrite<F> {
+    file: Rc<F>,
+    pos_in_file: u64,
+    head: Vec<u8>,
+    body: Bytes,
+}
+
+impl<S: Storage> ShardStore<S> {
+    /// Open (and recover) the store described by `config` on `storage`, and start its
+    /// background tasks on the current executor. See [`crate::recovery`] for what recovery
+    /// does with the files it finds.
+    pub async fn open(config: StoreConfig, storage: S) -> Result<Self, EngineError> {
+        config.validate()?;
+        let state = recovery::recover(&config, &storage).await?;
+        // Mark the store as running: if this file survives, the next start knows it crashed.
+        let abort = paths::abort_file(&config.root_dir);
+        let f = storage
+            .open(&abort, true)
+            .await
+            .map_err(EngineError::io("create abort marker", &abort))?;
+        drop(f);
+        let inner = Rc::new(Inner {
+            config,
+            storage,
+            state: RefCell::new(state),
+            flusher_wakeup: Notify::default(),
+            listener: RefCell::new(None),
+            maintenance: glommio::sync::Semaphore::new(1),
+            stopped: Cell::new(false),
+        });
+        let store = ShardStore {
+            inner,
+            tasks: Rc::new(RefCell::new(Vec::new())),
+        };
+        store.spawn_background();
+        Ok(store)
+    }
+
+    fn spawn_background(&self) {
+        let flusher = {
+            let inner = self.inner.clone();
+            glommio::spawn_local(async move { flusher_loop(inner).await }).detach()
+        };
+        let persister = {
+            let inner = self.inner.clone();
+            glommio::spawn_local(async move {
+                let interval = inner.config.cq_flush_interval;
+                while !inner.stopped.get() {
+                    glommio::timer::sleep(interval).await;
+                    if inner.stopped.get() {
+                        break;
+                    }
+                    // Failures fence the store inside; the loop just keeps its period.
+                    let _outcome = persist(&inner).await;
+                }
+            })
+            .detach()
+        };
+        let cleaner = {
+            let inner = self.inner.clone();
+            glommio::spawn_local(async move {
+                let interval = inner.config.retention.clean_interval;
+                while !inner.stopped.get() {
+                    glommio::timer::sleep(interval).await;
+                    if inner.stopped.get() {
+                        break;
+                    }
+                    let input =
+                        crate::retention::RetentionInput::now(&inner.storage, &inner.config);
+                    let _outcome = clean_expired(&inner, input).await;
+                }
+            })
+            .detach()
+        };
+        self.tasks
+            .borrow_mut()
+            .extend([flusher, persister, cleaner]);
+    }
+
+    /// The store's configuration.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Install the arrival listener (long polling hook). Replaces any previous one.
+    pub fn set_arrival_listener(&self, listener: ArrivalListener) {
+        *self.inner.listener.borrow_mut() = Some(Rc::new(listener));
+    }
+
+    /// Append messages (one, or a batch) and wait for the durability the flush mode promises.
+    /// The batch is validated first and either wholly placed or wholly refused.
+    pub async fn append(
+        &self,
+        messages: &[MessageInput<'_>],
+    ) -> Result<AppendOutcome, AppendError> {
+        let (placements, done) = self.place(messages)?;
+        self.inner.flusher_wakeup.notify();
+        let result = match self.inner.config.flush_mode {
+            FlushMode::Sync => {
+                match glommio::timer::timeout(self.inner.config.sync_flush_timeout, async {
+                    Ok(done.await)
+                })
+                .await
+                {
+                    Ok(r) => r.map(|()| PutStatus::PutOk),
+                    Err(_) => Ok(PutStatus::FlushDiskTimeout),
+                }
+            }
+            FlushMode::Async => done.await.map(|()| PutStatus::PutOk),
+        };
+        result.map(|status| AppendOutcome { status, placements })
+    }
+
+    /// Validate, assign offsets and encode into the pending buffer; register one waiter.
+    #[allow(clippy::type_complexity)]
+    fn place(
+        &self,
+        messages: &[MessageInput<'_>],
+    ) -> Result<
+        (
+            Vec<Placement>,
+            crate::sync::Completion<Result<(), AppendError>>,
+        ),
+        AppendError,
+    > {
+        let cfg = &self.inner.config;
+        if messages.is_empty() {
+            return Err(AppendError::MessageIllegal("empty batch".into()));
+        }
+        let mut st = self.inner.state.borrow_mut();
+        if let Some(reason) = &st.fenced {
+            return Err(AppendError::Fenced(reason.clone()));
+        }
+        if st.shutting_down || self.inner.stopped.get() {
+            return Err(AppendError::ShuttingDown);
+        }
+        let seg_size = cfg.commit_log_segment_bytes;
+        // Validate everything before placing anything: a batch is all or nothing.
+        let mut lens = Vec::with_capacity(messages.len());
+        for m in messages {
+            if m.topic.is_empty() {
+                return Err(AppendError::MessageIllegal("empty topic".into()));
+            }
+            if m.queue_id < 0 {
+                return Err(AppendError::MessageIllegal(format!(
+                    "queue id {}",
+                    m.queue_id
+                )));
+            }
+            if m.body.len() > cfg.max_message_body_bytes {
+                return Err(AppendError::MessageIllegal(format!(
+                    "body of {} bytes exceeds maxMessageSize {}",
+                    m.body.len(),
+                    cfg.max_message_body_bytes
+                )));
+            }
+            let len = fields_of(m, 0, 0, 0, cfg.store_host)
+                .encoded_len()
+                .map_err(|e| AppendError::MessageIllegal(e.to_string()))?;
+            if (len + BLANK_RECORD_BYTES) as u64 > seg_size {
+                return Err(AppendError::MessageIllegal(format!(
+                    "record of {len} bytes does not fit a {seg_size}-byte segment"
+                )));
+            }
+            lens.push(len);
+        }
+        // Store timestamps never go backwards within a shard (SEARCH_OFFSET_BY_TIMESTAMP
+        // binary-searches them).
+        let store_ts = now_ms().max(st.last_store_timestamp);
+        st.last_store_timestamp = store_ts;
+        let mut placements = Vec::with_capacity(messages.len());
+        for (m, &len) in messages.iter().zip(&lens) {
+            let len64 = len as u64;
+            let seg_base = st.segment_base(st.write_pos, seg_size);
+            let room = seg_base + seg_size - st.write_pos;
+            if len64 + BLANK_RECORD_BYTES as u64 > room {
+                // End-of-file filler: TOTALSIZE = bytes left, BLANK magic, zeros to the end.
+                let start = st.pending.len();
+                st.pending.resize(start + room as usize, 0);
+                st.pending[start..start + 4].copy_from_slice(&(room as i32).to_be_bytes());
+                st.pending[start + 4..start + 8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+                st.write_pos += room;
+                let next = st.write_pos;
+                st.segments.entry(next).or_insert(Segment { file: None });
+            }
+            if st.segments.is_empty() {
+                let base = st.segment_base(st.write_pos, seg_size);
+                st.segments.insert(base, Segment { file: None });
+            }
+            let phys = to_global(cfg.shard_id, st.write_pos);
+            let dispatch = !is_prepared_or_rollback(m.sys_flag);
+            let (queue, queue_offset) = if dispatch {
+                let q = st.queue_or_create(m.topic, m.queue_id, cfg.cq_entries_per_file);
+                let off = q.borrow().max_offset();
+                (Some(q), off as i64)
+            } else {
+                (None, 0)
+            };
+            let start = st.pending.len();
+            st.pending.resize(start + len, 0);
+            let written = fields_of(m, queue_offset, phys, store_ts, cfg.store_host)
+                .encode_into(&mut st.pending[start..])
+                .expect("record validated before placement");
+            assert_eq!(written, len);
+            st.write_pos += len64;
+            if let Some(q) = queue {
+                let entry = CqEntry {
+                    physical_offset: phys,
+                    size: len as i32,
+                    tags_code: tags_code_of(m.properties),
+                };
+                let off = q.borrow_mut().append(entry);
+                assert_eq!(off as i64, queue_offset);
+                match st.arrivals.last_mut() {
+                    Some((last, upto)) if Rc::ptr_eq(last, &q) => *upto = off + 1,
+                    _ => st.arrivals.push((q, off + 1)),
+                }
+            }
+            if cfg.index_enabled
+                && m.sys_flag & sysflag::TRANSACTION_TYPE_MASK != sysflag::TRANSACTION_ROLLBACK_TYPE
+            {
+                let State { index, .. } = &mut *st;
+                index_keys(m.topic, m.properties, |k| index.put(k, phys, store_ts));
+            }
+            placements.push(Placement {
+                physical_offset: phys,
+                queue_offset,
+                size: len as i32,
+                store_timestamp: store_ts,
+            });
+        }
+        st.stats.messages_appended += messages.len() as u64;
+        let (done, wait) = oneshot();
+        let target = st.write_pos;
+        st.waiters.push_back(Waiter { target, done });
+        Ok((placements, wait))
+    }
+
+    /// Min and max offsets of a queue: `(min, max)` where max counts visible entries.
+    pub fn queue_offsets(&self, topic: &str, queue_id: i32) -> Option<(i64, i64)> {
+        let st = self.inner.state.borrow();
+        let q = st.queue(topic, queue_id)?;
+        let q = q.borrow();
+        Some((q.min_offset() as i64, q.visible_max() as i64))
+    }
+
+    /// GET_MIN_OFFSET (0 for an unknown queue).
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.queue_offsets(topic, queue_id)
+            .map_or(0, |(min, _)| min)
+    }
+
+    /// GET_MAX_OFFSET: number of readable entries (0 for an unknown queue).
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.queue_offsets(topic, queue_id)
+            .map_or(0, |(_, max)| max)
+    }
+
+    /// Topics and queue ids that exist on this shard.
+    pub fn queues(&self) -> Vec<(String, i32)> {
+        let st = self.inner.state.borrow();
+        let mut v: Vec<(String, i32)> = st
+            .queues
+            .iter()
+            .flat_map(|(t, m)| m.keys().map(move |q| (t.clone(), *q)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Lowest and next-to-write global physical offsets of the visible log.
+    pub fn log_offsets(&self) -> (i64, i64) {
+        let st = self.inner.state.borrow();
+        let id = self.inner.config.shard_id;
+        (to_global(id, st.min_local), to_global(id, st.visible))
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> StoreStats {
+        self.inner.state.borrow().stats
+    }
+
+    /// Why the store refuses writes, if it does.
+    pub fn fenced_reason(&self) -> Option<String> {
+        self.inner.state.borrow().fenced.clone()
+    }
+
+    /// PULL: up to `max_count` records (and about `max_bytes`; at least one record if any
+    /// matches) of `(topic, queue_id)` from `offset`, keeping entries whose tags code passes
+    /// `filter`. Follows `DefaultMessageStore.getMessage` (protocol.md §2.3).
+    pub async fn get_messages(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: usize,
+        max_bytes: usize,
+        filter: impl Fn(i64) -> bool,
+    ) -> GetResult {
+        let max_count = max_count.clamp(1, PULL_MESSAGES_COUNT_MAX);
+        let max_bytes = max_bytes.clamp(100, PULL_SIZE_BYTES_MAX);
+        // Phase 1 (borrowed): choose the entries.
+        let (mut result, picked) = {
+            let st = self.inner.state.borrow();
+            let Some(q) = st.queue(topic, queue_id) else {
+                return GetResult {
+                    status: GetStatus::NoMatchedLogicQueue,
+                    next_begin_offset: 0,
+                    min_offset: 0,
+                    max_offset: 0,
+                    messages: Vec::new(),
+                };
+            };
+            let q = q.borrow();
+            let (min, max) = (q.min_offset() as i64, q.visible_max() as i64);
+            let mut result = GetResult {
+                status: GetStatus::NoMatchedMessage,
+                next_begin_offset: offset,
+                min_offset: min,
+                max_offset: max,
+                messages: Vec::new(),
+            };
+            let early = if max == 0 {
+                Some((GetStatus::NoMessageInQueue, 0))
+            } else if offset < min {
+                Some((GetStatus::OffsetTooSmall, min))
+            } else if offset == max {
+                Some((GetStatus::OffsetOverflowOne, offset))
+            } else if offset > max {
+                Some((GetStatus::OffsetOverflowBadly, max))
+            } else {
+                None
+            };
+            if let Some((status, next)) = early {
+                result.status = status;
+                result.next_begin_offset = next;
+                return result;
+            }
+            // Upstream scans at most max(16000, maxMsgNums * 20) bytes of ConsumeQueue.
+            let scan_max = (16_000 / 20).max(max_count);
+            let mut picked = Vec::new();
+            let mut bytes = 0usize;
+            let mut next = offset;
+            let mut removed = 0usize;
+            let min_phys = to_global(self.inner.config.shard_id, st.min_local);
+            for (examined, off) in (offset..max).enumerate() {
+                if examined >= scan_max || picked.len() >= max_count {
+                    break;
+                }
+                let Some(e) = q.get(off as u64) else { break };
+                let size = usize::try_from(e.size).unwrap_or(0);
+                if !picked.is_empty() && bytes + size > max_bytes {
+                    break;
+                }
+                next = off + 1;
+                if e.physical_offset < min_phys {
+                    removed += 1;
+                    continue;
+                }
+                if !filter(e.tags_code) {
+                    continue;
+                }
+                bytes += size;
+                picked.push((e.physical_offset, size));
+            }
+            result.next_begin_offset = next;
+            if picked.is_empty() && removed > 0 {
+                result.status = GetStatus::MessageWasRemoving;
+            }
+            (result, picked)
+        };
+        // Phase 2: fetch the bytes (memory tail or file), no borrow held across awaits.
+        for (phys, size) in picked {
+            match self.read_record(phys, Some(size)).await {
+                Some(b) => result.messages.push(b),
+                None => {
+                    if result.messages.is_empty() {
+                        result.status = GetStatus::OffsetFoundNull;
+                    }
+                    break;
+                }
+            }
+        }
+        if !result.messages.is_empty() {
+            result.status = GetStatus::Found;
+        }
+        result
+    }
+
+    /// VIEW_MESSAGE_BY_ID: the record at a global physical offset, if it is visible and valid.
+    pub async fn message_at(&self, physical_offset: i64) -> Option<LogBytes> {
+        self.read_record(physical_offset, None).await
+    }
+
+    /// Read one validated record at `phys`; `size` if known from the ConsumeQueue.
+    async fn read_record(&self, phys: i64, size: Option<usize>) -> Option<LogBytes> {
+        let (shard, local) = split_global(phys)?;
+        if shard != self.inner.config.shard_id {
+            return None;
+        }
+        let seg_size = self.inner.config.commit_log_segment_bytes;
+        let (mem, file) = {
+            let st = self.inner.state.borrow();
+            if local < st.min_local || local >= st.visible {
+                return None;
+            }
+            let base = st.segment_base(local, seg_size);
+            let file = st.segments.get(&base).and_then(|s| s.file.clone());
+            let limit = (st.visible - local).min(base + seg_size - local);
+            let probe = size.unwrap_or(8).min(limit as usize);
+            (
+                st.memory_slice(local, probe).map(|b| (b, limit)),
+                file.map(|f| (f, base, limit)),
+            )
+        };
+        let bytes = if let Some((head, limit)) = mem {
+            let total = record_size(&head, size)?;
+            if total as u64 > limit {
+                return None;
+            }
+            let st = self.inner.state.borrow();
+            st.memory_slice(local, total)?
+        } else {
+            let (file, base, limit) = file?;
+            let pos = local - base;
+            let head = file.read_at(pos, size.unwrap_or(8)).await.ok()?;
+            let total = record_size(&head, size)?;
+            if total as u64 > limit {
+                return None;
+            }
+            if head.len() >= total {
+                head.slice(0, total)?
+            } else {
+                let b = crate::io::read_exact(&*file, pos, total).await.ok()?;
+                b.slice(0, total)?
+            }
+        };
+        // Pair of the write-side check: what we serve parses, and is where it claims to be.
+        let view = RecordView::parse(&bytes).ok()?;
+        (view.physical_offset() == phys && view.total_size() == bytes.len()).then_some(bytes)
+    }
+
+    /// SEARCH_OFFSET_BY_TIMESTAMP: binary search over the queue's store timestamps.
+    pub async fn offset_by_timestamp(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        timestamp: i64,
+        boundary: TimeBoundary,
+    ) -> i64 {
+        let Some((min, max)) = self.queue_offsets(topic, queue_id) else {
+            return 0;
+        };
+        // Lower: first offset with ts >= t. Upper: last offset with ts <= t.
+        let (mut lo, mut hi) = (min, max);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let Some(ts) = self.store_time_at(topic, queue_id, mid).await else {
+                // Unreadable (removed meanwhile): search above it.
+                lo = mid + 1;
+                continue;
+            };
+            let go_right = match boundary {
+                TimeBoundary::Lower => ts < timestamp,
+                TimeBoundary::Upper => ts <= timestamp,
+            };
+            if go_right {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        match boundary {
+            TimeBoundary::Lower => lo,
+            TimeBoundary::Upper => (lo - 1).max(min),
+        }
+    }
+
+    async fn store_time_at(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
+        let entry = {
+            let st = self.inner.state.borrow();
+            let q = st.queue(topic, queue_id)?;
+            let q = q.borrow();
+            q.get(u64::try_from(offset).ok()?)?
+        };
+        let bytes = self
+            .read_record(entry.physical_offset, usize::try_from(entry.size).ok())
+            .await?;
+        RecordView::parse(&bytes).ok().map(|v| v.store_timestamp())
+    }
+
+    /// GET_EARLIEST_MSG_STORETIME: store time of the queue's first readable record.
+    pub async fn earliest_store_time(&self, topic: &str, queue_id: i32) -> Option<i64> {
+        let (min, max) = self.queue_offsets(topic, queue_id)?;
+        if min >= max {
+            return None;
+        }
+        self.store_time_at(topic, queue_id, min).await
+    }
+
+    /// QUERY_MESSAGE: records indexed under `topic#key` with store time in `[begin, end]`,
+    /// newest first, at most `max_count`.
+    pub async fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max_count: usize,
+        begin_ms: i64,
+        end_ms: i64,
+    ) -> QueryResult {
+        let full_key = format!("{topic}#{key}");
+        let max_count = max_count.clamp(1, QUERY_MESSAGES_COUNT_MAX);
+        let (active_hits, sealed, last_ts, last_phy) = {
+            let st = self.inner.state.borrow();
+            let (ts, phy) = st.index.last_update();
+            (
+                st.index
+                    .query_active(&full_key, max_count, begin_ms, end_ms),
+                st.index.sealed_files(begin_ms, end_ms),
+                ts,
+                phy,
+            )
+        };
+        let mut offsets = active_hits;
+        for file in sealed {
+            if offsets.len() >= max_count {
+                break;
+            }
+            let more = file
+                .query(&full_key, max_count - offsets.len(), begin_ms, end_ms)
+                .await;
+            offsets.extend(more);
+        }
+        let mut messages = Vec::new();
+        for phys in offsets {
+            if let Some(b) = self.read_record(phys, None).await {
+                // The index stores hashes: re-check the key against the record itself.
+                let matches = RecordView::parse(&b).is_ok_and(|v| {
+                    let mut hit = false;
+                    index_keys(v.topic(), v.properties(), |k| hit |= k == full_key);
+                    hit
+                });
+                if matches {
+                    messages.push(b);
+                }
+            }
+        }
+        QueryResult {
+            messages,
+            index_last_update_timestamp: last_ts,
+            index_last_update_phy_offset: last_phy,
+        }
+    }
+
+    /// Delete every queue of `topic` on this shard (memory and files). The CommitLog keeps the
+    /// records until retention removes them.
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), EngineError> {
+        let _permit = self.inner.maintenance.acquire_permit(1).await;
+        self.inner.state.borrow_mut().queues.remove(topic);
+        let dir = paths::cq_topic_dir(&self.inner.config.root_dir, topic);
+        self.inner
+            .storage
+            .remove_dir_all(&dir)
+            .map_err(EngineError::io("remove topic queues", &dir))?;
+        drop(_permit);
+        // Checkpoint now, so a crash cannot re-dispatch the deleted topic's old records.
+        persist(&self.inner).await
+    }
+
+    /// Write ConsumeQueue and index pages and the checkpoint now (also runs periodically).
+    pub async fn persist(&self) -> Result<(), EngineError> {
+        persist(&self.inner).await
+    }
+
+    /// Run retention once with explicit inputs (the periodic task uses the clock and statvfs).
+    pub async fn clean_expired(
+        &self,
+        input: crate::retention::RetentionInput,
+    ) -> Result<usize, EngineError> {
+        clean_expired(&self.inner, input).await
+    }
+
+    /// Orderly shutdown: refuse new appends, flush and sync everything, persist ConsumeQueues,
+    /// index and checkpoint, then remove the abort marker.
+    pub async fn shutdown(self) -> Result<(), EngineError> {
+        self.inner.state.borrow_mut().shutting_down = true;
+        self.inner.flusher_wakeup.notify();
+        // Wait for the flusher to drain (bounded: it exits once pending is empty).
+        loop {
+            let (drained, fenced) = {
+                let st = self.inner.state.borrow();
+                (
+                    st.pending.is_empty() && st.synced == st.write_pos,
+                    st.fenced.clone(),
+                )
+            };
+            if let Some(reason) = fenced {
+                self.stop_tasks();
+                return Err(EngineError::Unavailable(reason));
+            }
+            if drained {
+                break;
+            }
+            self.inner.flusher_wakeup.notify();
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        let persisted = persist(&self.inner).await;
+        self.stop_tasks();
+        persisted?;
+        let abort = paths::abort_file(&self.inner.config.root_dir);
+        self.inner
+            .storage
+            .remove(&abort)
+            .await
+            .map_err(EngineError::io("remove abort marker", &abort))
+    }
+
+    /// Stop the background tasks without flushing anything: what `kill -9` does to the
+    /// in-process state. For crash tests; the files are left as they are.
+    pub fn abandon(self) {
+        self.stop_tasks();
+        let mut st = self.inner.state.borrow_mut();
+        st.fenced = Some("abandoned".into());
+        let waiters: Vec<Waiter> = st.waiters.drain(..).collect();
+        drop(st);
+        for w in waiters {
+            w.done.complete(Err(AppendError::ShuttingDown));
+        }
+    }
+
+    fn stop_tasks(&self) {
+        self.inner.stopped.set(true);
+        self.inner.flusher_wakeup.notify();
+        self.tasks.borrow_mut().clear();
+    }
+}
+
+/// The size of the record whose head is in `head`, checked against the CQ size if known.
+fn record_size(head: &[u8], expected: Option<usize>) -> Option<usize> {
+    match rmq_protocol::message::record::peek_head(head).ok()?? {
+        rmq_protocol::message::record::RecordHead::Message { total_size } => {
+            if expected.is_some_and(|e| e != total_size) {
+                None
+            } else {
+                Some(total_size)
+            }
+        }
+        rmq_protocol::message::record::RecordHead::Blank { .. } => None,
+    }
+}
+
+fn fields_of<'a>(
+    m: &MessageInput<'a>,
+    queue_offset: i64,
+    phys: i64,
+    store_ts: i64,
+    store_host: SocketAddr,
+) -> RecordFields<'a> {
+    RecordFields {
+        queue_id: m.queue_id,
+        flag: m.flag,
+        queue_offset,
+        physical_offset: phys,
+        sys_flag: m.sys_flag,
+        born_timestamp: m.born_timestamp,
+        born_host: m.born_host,
+        store_timestamp: store_ts,
+        store_host,
+        reconsume_times: m.reconsume_times,
+        prepared_transaction_offset: m.prepared_transaction_offset,
+        body: m.body,
+        topic: m.topic,
+        properties: m.properties,
+    }
+}
+
+/// Fail every waiter and refuse further appends.
+fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
+    let waiters: Vec<Waiter> = {
+        let mut st = inner.state.borrow_mut();
+        if st.fenced.is_none() {
+            st.fenced = Some(reason.clone());
+        }
+        st.waiters.drain(..).collect()
+    };
+    for w in waiters {
+        w.done
+            .complete(Err(AppendError::WriteFailed(reason.clone())));
+    }
+}
+
+async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
+    let mut last_sync = std::time::Instant::now();
+    loop {
+        if inner.stopped.get() {
+            return;
+        }
+        let has_work = {
+            let st = inner.state.borrow();
+            if st.fenced.is_some() {
+                return;
+            }
+            !st.pending.is_empty()
+        };
+        if !has_work {
+            let interval = inner.config.flush_interval;
+            let needs_sync = {
+                let st = inner.state.borrow();
+                st.synced < st.written
+            };
+            if needs_sync && last_sync.elapsed() >= interval {
+                if let Err(e) = sync_log(&inner).await {
+                    fence(&inner, e);
+                    return;
+                }
+                last_sync = std::time::Instant::now();
+                continue;
+            }
+            futures_lite::future::or(
+                inner.flusher_wakeup.notified(),
+                glommio::timer::sleep(interval),
+            )
+            .await;
+            continue;
+        }
+        if let Err(e) = flush_round(&inner, &mut last_sync).await {
+            fence(&inner, e);
+            return;
+        }
+    }
+}
+
+/// Ensure segment `base` has an open, preallocated file.
+async fn segment_file<S: Storage>(inner: &Inner<S>, base: u64) -> Result<Rc<S::File>, String> {
+    if let Some(f) = inner
+        .state
+        .borrow()
+        .segments
+        .get(&base)
+        .and_then(|s| s.file.clone())
+    {
+        return Ok(f);
+    }
+    let cfg = &inner.config;
+    let path = paths::segment_file(&cfg.root_dir, to_global(cfg.shard_id, base) as u64);
+    let file = inner
+        .storage
+        .open(&path, true)
+        .await
+        .map_err(|e| format!("create segment {}: {e}", path.display()))?;
+    file.pre_allocate(cfg.commit_log_segment_bytes)
+        .await
+        .map_err(|e| format!("preallocate segment {}: {e}", path.display()))?;
+    let file = Rc::new(file);
+    inner
+        .state
+        .borrow_mut()
+        .segments
+        .entry(base)
+        .or_insert(Segment { file: None })
+        .file = Some(file.clone());
+    Ok(file)
+}
+
+async fn sync_log<S: Storage>(inner: &Inner<S>) -> Result<(), String> {
+    let (target, segs) = {
+        let mut st = inner.state.borrow_mut();
+        (st.written, std::mem::take(&mut st.unsynced_segments))
+    };
+    for base in segs {
+        // A segment deleted by retention meanwhile needs no sync (and must not be re-created).
+        let file = inner
+            .state
+            .borrow()
+            .segments
+            .get(&base)
+            .and_then(|s| s.file.clone());
+        let Some(f) = file else { continue };
+        f.fdatasync()
+            .await
+            .map_err(|e| format!("fdatasync commit log: {e}"))?;
+    }
+    let mut st = inner.state.borrow_mut();
+    st.synced = st.synced.max(target);
+    st.stats.log_syncs += 1;
+    Ok(())
+}
+
+async fn flush_round<S: Storage>(
+    inner: &Rc<Inner<S>>,
+    last_sync: &mut std::time::Instant,
+) -> Result<(), String> {
+    let seg_size = inner.config.commit_log_segment_bytes;
+    // Take the round's bytes.
+    let (start, chunk, prefix, arrivals) = {
+        let mut st = inner.state.borrow_mut();
+        let chunk = st.pending.split().freeze();
+        let start = st.pending_start;
+        assert_eq!(start, st.written, "rounds are sequential");
+        st.pending_start = st.write_pos;
+        let arrivals = std::mem::take(&mut st.arrivals);
+        (start, chunk, st.partial_page.clone(), arrivals)
+    };
+    let end = start + chunk.len() as u64;
+    let w_start = align_down(start);
+    assert_eq!(prefix.len() as u64, start - w_start);
+    // Plan aligned writes: split at segment boundaries and at FLUSH_WRITE_BYTES_MAX.
+    let mut writes = Vec::new();
+    let mut touched = Vec::new();
+    let mut pos = w_start;
+    while pos < end {
+        let base = pos - pos % seg_size;
+        let piece_end = end
+            .min(base + seg_size)
+            .min(pos + FLUSH_WRITE_BYTES_MAX as u64);
+        let file = segment_file(inner, base).await?;
+        if touched.last() != Some(&base) {
+            touched.push(base);
+        }
+        let (head, body) = if pos < start {
+            (prefix.clone(), chunk.slice(0..(piece_end - start) as usize))
+        } else {
+            (
+                Vec::new(),
+                chunk.slice((pos - start) as usize..(piece_end - start) as usize),
+            )
+        };
+        writes.push(PlannedWrite {
+            file,
+            pos_in_file: pos - base,
+            head,
+            body,
+        });
+        pos = piece_end;
+    }
+    // Issue them all, then wait for all.
+    let n_writes = writes.len() as u64;
+    let tasks: Vec<_> = writes
+        .into_iter()
+        .map(|w| {
+            glommio::spawn_local(async move {
+                let len = w.head.len() + w.body.len();
+                let mut data = Vec::with_capacity(0);
+                let slice: &[u8] = if w.head.is_empty() {
+                    &w.body
+                } else {
+                    data.reserve(len);
+                    data.extend_from_slice(&w.head);
+                    data.extend_from_slice(&w.body);
+                    &data
+                };
+                crate::io::write_all_aligned(&*w.file, w.pos_in_file, slice).await
+            })
+        })
+        .collect();
+    let mut first_error = None;
+    for t in tasks {
+        if let Err(e) = t.await {
+            first_error.get_or_insert(format!("commit log write: {e}"));
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    {
+        let mut st = inner.state.borrow_mut();
+        st.written = end;
+        st.stats.log_writes += n_writes;
+        st.stats.flush_rounds += 1;
+        let tail_from = align_down(end);
+        st.partial_page = if tail_from >= start {
+            chunk[(tail_from - start) as usize..].to_vec()
+        } else {
+            let mut p = prefix.clone();
+            p.extend_from_slice(&chunk);
+            p
+        };
+        for b in touched {
+            if !st.unsynced_segments.contains(&b) {
+                st.unsynced_segments.push(b);
+            }
+        }
+    }
+    let must_sync = match inner.config.flush_mode {
+        FlushMode::Sync => true,
+        FlushMode::Async => {
+            last_sync.elapsed() >= inner.config.flush_interval || inner.state.borrow().shutting_down
+        }
+    };
+    if must_sync {
+        sync_log(inner).await?;
+        *last_sync = std::time::Instant::now();
+    }
+    // Advance the ack level; complete waiters; publish entries.
+    let (done, published, listener) = {
+        let mut st = inner.state.borrow_mut();
+        let level = match inner.config.flush_mode {
+            FlushMode::Sync => st.synced,
+            FlushMode::Async => st.written,
+        };
+        assert!(level >= end, "round end {end} not covered by level {level}");
+        st.visible = level;
+        // Keep the chunk for fresh reads; bound the memory tail.
+        if !chunk.is_empty() {
+            st.recent_bytes += chunk.len();
+            st.recent.push_back((start, chunk));
+        }
+        while st.recent_bytes > inner.config.tail_cache_bytes && st.recent.len() > 1 {
+            if let Some((_, c)) = st.recent.pop_front() {
+                st.recent_bytes -= c.len();
+            }
+        }
+        let mut done = Vec::new();
+        while st.waiters.front().is_some_and(|w| w.target <= level) {
+            done.extend(st.waiters.pop_front());
+        }
+        let mut published = Vec::with_capacity(arrivals.len());
+        for (q, upto) in arrivals {
+            q.borrow_mut().set_visible(upto);
+            published.push((q, upto));
+        }
+        (done, published, inner.listener.borrow().clone())
+    };
+    for w in done {
+        w.done.complete(Ok(()));
+    }
+    if let Some(listener) = listener {
+        let names: Vec<(String, i32, i64)> = {
+            let st = inner.state.borrow();
+            published
+                .iter()
+                .filter_map(|(q, upto)| {
+                    st.queues.iter().find_map(|(t, m)| {
+                        m.iter()
+                            .find(|(_, r)| Rc::ptr_eq(r, q))
+                            .map(|(id, _)| (t.clone(), *id, *upto as i64))
+                    })
+                })
+                .collect()
+        };
+        for (t, id, upto) in names {
+            listener(&t, id, upto);
+        }
+    }
+    let _ = seg_size;
+    Ok(())
+}
+
+/// Write dirty ConsumeQueue and index pages, sync them, then write the checkpoint.
+async fn persist<S: Storage>(inner: &Rc<Inner<S>>) -> Result<(), EngineError> {
+    let _permit = inner.maintenance.acquire_permit(1).await;
+    let cfg = &inner.config;
+    // Snapshot (borrowed): every CQ entry of records below `snapshot_pos` is in this copy.
+    let (snapshot_pos, dirty) = {
+        let st = inner.state.borrow();
+        let mut dirty = Vec::new();
+        for (topic, qs) in &st.queues {
+            for (qid, q) in qs {
+                let q = q.borrow();
+                let epf = q.entries_per_file();
+                for (first, f) in &q.files {
+                    if f.data.len() > f.persisted_bytes {
+                        let from = align_down(f.persisted_bytes as u64) as usize;
+                        dirty.push((
+                            topic.clone(),
+                            *qid,
+                            *first,
+                            epf,
+                            from,
+                            f.data[from..].to_vec(),
+                            f.data.len(),
+                        ));
+                    }
+                }
+            }
+        }
+        (st.write_pos, dirty)
+    };
+    for (topic, qid, first, _epf, from, bytes, len) in dirty {
+        let dir = paths::cq_queue_dir(&cfg.root_dir, &topic, qid);
+        inner
+            .storage
+            .create_dir_all(&dir)
+            .map_err(EngineError::io("create queue dir", &dir))?;
+        let path = dir.join(crate::offsets::file_name(
+            first * crate::limits::CQ_ENTRY_BYTES as u64,
+        ));
+        let f = inner
+            .storage
+            .open(&path, true)
+            .await
+            .map_err(EngineError::io("open consume queue", &path))?;
+        crate::io::write_all_aligned(&f, from as u64, &bytes)
+            .await
+            .map_err(EngineError::io("write consume queue", &path))?;
+        f.fdatasync()
+            .await
+            .map_err(EngineError::io("sync consume queue", &path))?;
+        let st = inner.state.borrow();
+        if let Some(q) = st.queue(&topic, qid) {
+            if let Some(file) = q.borrow_mut().files.get_mut(&first) {
+                file.persisted_bytes = file.persisted_bytes.max(len).min(file.data.len());
+            }
+        }
+    }
+    let work = {
+        let mut st = inner.state.borrow_mut();
+        st.index
+            .take_persist_work(to_global(cfg.shard_id, snapshot_pos))
+    };
+    let (index_dir, index_bytes) = {
+        let st = inner.state.borrow();
+        (st.index.dir().to_path_buf(), st.index.file_bytes())
+    };
+    let sealed = IndexService::write_work(&inner.storage, &index_dir, &work, index_bytes).await?;
+    inner.state.borrow_mut().index.finish_persist(&work, sealed);
+    let (synced, index_end) = {
+        let st = inner.state.borrow();
+        (st.synced, st.index.durable_upto())
+    };
+    let done = snapshot_pos.min(synced);
+    let ckpt = checkpoint::Checkpoint {
+        shard_id: cfg.shard_id,
+        log_synced: to_global(cfg.shard_id, synced),
+        cq_done: to_global(cfg.shard_id, done),
+        index_done: index_end,
+        timestamp: now_ms(),
+    };
+    checkpoint::write(&inner.storage, &cfg.root_dir, &ckpt).await
+}
+
+/// One retention pass; returns the number of segments deleted.
+async fn clean_expired<S: Storage>(
+    inner: &Rc<Inner<S>>,
+    input: crate::retention::RetentionInput,
+) -> Result<usize, EngineError> {
+    let _permit = inner.maintenance.acquire_permit(1).await;
+    let cfg = &inner.config;
+    let candidates: Vec<(u64, i64)> = {
+        let st = inner.state.borrow();
+        let active = st.segment_base(st.write_pos, cfg.commit_log_segment_bytes);
+        st.segments
+            .keys()
+            .filter(|b| **b < active && **b + cfg.commit_log_segment_bytes <= st.visible)
+            .map(|b| {
+                let path = paths::segment_file(&cfg.root_dir, to_global(cfg.shard_id, *b) as u64);
+                (*b, inner.storage.modified_ms(&path).unwrap_or(i64::MAX))
+            })
+            .collect()
+    };
+    let doomed = crate::retention::segments_to_delete(&cfg.retention, &input, &candidates);
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    let new_min = {
+        let mut st = inner.state.borrow_mut();
+        for b in &doomed {
+            st.segments.remove(b);
+        }
+        let new_min = st.segments.keys().next().copied().unwrap_or(st.write_pos);
+        st.min_local = new_min;
+        while st
+            .recent
+            .front()
+            .is_some_and(|(s, c)| s + c.len() as u64 <= new_min)
+        {
+            if let Some((_, c)) = st.recent.pop_front() {
+                st.recent_bytes -= c.len();
+            }
+        }
+        new_min
+    };
+    for b in &doomed {
+        let path = paths::segment_file(&cfg.root_dir, to_global(cfg.shard_id, *b) as u64);
+        inner
+            .storage
+            .remove(&path)
+            .await
+            .map_err(EngineError::io("remove segment", &path))?;
+    }
+    // Advance every ConsumeQueue's min consistently, deleting unreachable CQ files.
+    let min_global = to_global(cfg.shard_id, new_min);
+    let dropped: Vec<(String, i32, u64)> = {
+        let st = inner.state.borrow();
+        let mut v = Vec::new();
+        for (t, qs) in &st.queues {
+            for (id, q) in qs {
+                for first in q.borrow_mut().advance_min(min_global) {
+                    v.push((t.clone(), *id, first));
+                }
+            }
+        }
+        v
+    };
+    for (t, id, first) in dropped {
+        let path = paths::cq_queue_dir(&cfg.root_dir, &t, id).join(crate::offsets::file_name(
+            first * crate::limits::CQ_ENTRY_BYTES as u64,
+        ));
+        if inner.storage.exists(&path) {
+            inner
+                .storage
+                .remove(&path)
+                .await
+                .map_err(EngineError::io("remove consume queue file", &path))?;
+        }
+    }
+    let gone = inner.state.borrow_mut().index.take_files_before(min_global);
+    for path in gone {
+        inner
+            .storage
+            .remove(&path)
+            .await
+            .map_err(EngineError::io("remove index file", &path))?;
+    }
+    Ok(doomed.len())
+}

@@ -1,0 +1,531 @@
+//! Behaviour of the store through its public API on the in-memory storage: append, reads,
+//! statuses, segment roll, restart, group commit, faults, crashes, index, retention.
+
+mod common;
+
+use common::*;
+use rmq_engine::io::fault::{CrashKind, FaultyStorage};
+use rmq_engine::retention::RetentionInput;
+use rmq_engine::{AppendError, FlushMode, GetStatus, PutStatus, TimeBoundary};
+use rmq_protocol::message::record::RecordView;
+use rmq_protocol::message::tag::tags_code;
+use std::rc::Rc;
+
+#[test]
+fn append_then_read_back_in_order_with_statuses() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Async), &fs).await;
+        let p = props("TagA", "k");
+        let pb = props("TagB", "k");
+        for i in 0..40u64 {
+            let b = body((i % 2) as i32, i / 2, 100);
+            let pr = if i % 4 < 2 { &p } else { &pb };
+            let out = store
+                .append(&[msg("T", (i % 2) as i32, &b, pr)])
+                .await
+                .unwrap();
+            assert_eq!(out.status, PutStatus::PutOk);
+            assert_eq!(out.placements[0].queue_offset, (i / 2) as i64);
+            assert_eq!(
+                out.placements[0].physical_offset >> 48,
+                1,
+                "shard id in high bits"
+            );
+        }
+        let all = read_all(&store, "T", 0).await;
+        assert_eq!(all.len(), 20);
+        for (i, (qo, b)) in all.iter().enumerate() {
+            assert_eq!(*qo, i as i64);
+            assert_eq!(*b, body(0, i as u64, 100));
+        }
+        assert_eq!(store.queue_offsets("T", 1), Some((0, 20)));
+        // Tag filter at the ConsumeQueue.
+        let a = tags_code(Some("TagA"));
+        let r = store.get_messages("T", 0, 0, 32, 1 << 20, |c| c == a).await;
+        assert_eq!(r.status, GetStatus::Found);
+        assert_eq!(r.messages.len(), 10);
+        assert_eq!(r.next_begin_offset, 20);
+        let none = store.get_messages("T", 0, 0, 32, 1 << 20, |_| false).await;
+        assert_eq!(none.status, GetStatus::NoMatchedMessage);
+        assert_eq!(none.next_begin_offset, 20);
+        // Byte and count limits: at least one message, then stop.
+        let small = store.get_messages("T", 0, 3, 32, 150, |_| true).await;
+        assert_eq!((small.messages.len(), small.next_begin_offset), (1, 4));
+        let two = store.get_messages("T", 0, 3, 2, 1 << 20, |_| true).await;
+        assert_eq!(two.next_begin_offset, 5);
+        // The status table of protocol.md 2.3.
+        let st = |o| {
+            let store = store.clone();
+            async move { store.get_messages("T", 0, o, 32, 1 << 20, |_| true).await }
+        };
+        let r = st(20).await;
+        assert_eq!(
+            (r.status, r.next_begin_offset),
+            (GetStatus::OffsetOverflowOne, 20)
+        );
+        let r = st(25).await;
+        assert_eq!(
+            (r.status, r.next_begin_offset),
+            (GetStatus::OffsetOverflowBadly, 20)
+        );
+        let r = store
+            .get_messages("nope", 0, 0, 32, 1 << 20, |_| true)
+            .await;
+        assert_eq!(r.status, GetStatus::NoMatchedLogicQueue);
+        // By physical offset.
+        let first = store
+            .get_messages("T", 1, 0, 1, 1 << 20, |_| true)
+            .await
+            .messages[0]
+            .clone();
+        let phys = RecordView::parse(&first).unwrap().physical_offset();
+        let again = store.message_at(phys).await.unwrap();
+        assert_eq!(&*again, &*first);
+        assert!(store.message_at(phys + 1).await.is_none());
+        assert!(
+            store.message_at(phys & ((1 << 48) - 1)).await.is_none(),
+            "other shard"
+        );
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn segments_roll_with_blank_filler_and_survive_restart() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let cfg = config(FlushMode::Async);
+        let store = open(cfg.clone(), &fs).await;
+        for i in 0..300u64 {
+            let b = body(0, i, 1000);
+            store.append(&[msg("T", 0, &b, "")]).await.unwrap();
+        }
+        let segments = fs
+            .paths()
+            .iter()
+            .filter(|p| p.starts_with("/store/commitlog"))
+            .count();
+        assert!(
+            segments >= 5,
+            "expected several 64 KiB segments, got {segments}"
+        );
+        store.shutdown().await.unwrap();
+        let store = open(cfg, &fs).await;
+        let report = rmq_engine::recovery::last_report().unwrap();
+        assert_eq!(report.case, rmq_engine::recovery::RecoveryCase::Clean);
+        let all = read_all(&store, "T", 0).await;
+        assert_eq!(all.len(), 300);
+        assert!(all
+            .iter()
+            .enumerate()
+            .all(|(i, (qo, b))| *qo == i as i64 && *b == body(0, i as u64, 1000)));
+        let out = store.append(&[msg("T", 0, b"after", "")]).await.unwrap();
+        assert_eq!(out.placements[0].queue_offset, 300);
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn sync_flush_group_commit_shares_fdatasyncs() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Sync), &fs).await;
+        let mut tasks = Vec::new();
+        for i in 0..64u64 {
+            let s = store.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let b = body(0, i, 200);
+                s.append(&[msg("T", (i % 4) as i32, &b, "")]).await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().status, PutStatus::PutOk);
+        }
+        let stats = store.stats();
+        assert_eq!(stats.messages_appended, 64);
+        assert!(stats.log_syncs >= 1);
+        assert!(
+            stats.log_syncs < 32,
+            "64 concurrent appends took {} syncs",
+            stats.log_syncs
+        );
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn batch_is_placed_whole_or_refused() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Async), &fs).await;
+        let big = vec![0u8; 5000];
+        let r = store
+            .append(&[msg("T", 0, b"ok", ""), msg("T", 0, &big, "")])
+            .await;
+        assert!(matches!(r, Err(AppendError::MessageIllegal(_))));
+        assert_eq!(
+            store.max_offset("T", 0),
+            0,
+            "nothing of a refused batch is stored"
+        );
+        let out = store
+            .append(&[
+                msg("T", 0, b"a", ""),
+                msg("T", 0, b"b", ""),
+                msg("T", 1, b"c", ""),
+            ])
+            .await
+            .unwrap();
+        let qos: Vec<i64> = out.placements.iter().map(|p| p.queue_offset).collect();
+        assert_eq!(qos, vec![0, 1, 0]);
+        store.shutdown().await.unwrap();
+    });
+}
+
+fn crash_keeps_acked(mode: FlushMode, kind: CrashKind, seed: u64) {
+    run(async move {
+        let fs = FaultyStorage::new();
+        let cfg = config(mode);
+        let store = open(cfg.clone(), &fs).await;
+        let acked = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..120u64 {
+            let s = store.clone();
+            let acked = acked.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let b = body(0, i, 300 + (i as usize * 37) % 700);
+                if let Ok(out) = s.append(&[msg("T", 0, &b, "")]).await {
+                    acked.borrow_mut().push((out.placements[0].queue_offset, b));
+                }
+            }));
+            if i % 10 == 0 {
+                futures_lite::future::yield_now().await;
+            }
+        }
+        // Crash while some appends are still in flight.
+        for (n, t) in tasks.into_iter().enumerate() {
+            if n < 100 {
+                t.await;
+            }
+        }
+        let after = fs.crash(kind, seed);
+        store.abandon();
+        let store = open(cfg, &after).await;
+        let all: std::collections::BTreeMap<i64, Vec<u8>> =
+            read_all(&store, "T", 0).await.into_iter().collect();
+        for (qo, b) in acked.borrow().iter() {
+            assert_eq!(
+                all.get(qo),
+                Some(b),
+                "acked record at queue offset {qo} lost or altered"
+            );
+        }
+        // Offsets stay dense after recovery, and appends continue from the recovered end.
+        let max = store.max_offset("T", 0);
+        assert_eq!(all.len() as i64, max);
+        let out = store.append(&[msg("T", 0, b"next", "")]).await.unwrap();
+        assert_eq!(out.placements[0].queue_offset, max);
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn async_flush_acked_messages_survive_process_kill() {
+    for seed in 1..4 {
+        crash_keeps_acked(FlushMode::Async, CrashKind::ProcessKill, seed);
+    }
+}
+
+#[test]
+fn sync_flush_acked_messages_survive_machine_crash() {
+    for seed in 1..6 {
+        crash_keeps_acked(FlushMode::Sync, CrashKind::MachineCrash, seed);
+    }
+}
+
+#[test]
+fn torn_tail_after_machine_crash_is_truncated_and_never_served() {
+    run(async {
+        // Async mode with a long sync interval: everything after the first sync is unsynced
+        // and gets torn by the machine crash.
+        let fs = FaultyStorage::new();
+        let mut cfg = config(FlushMode::Async);
+        cfg.flush_interval = std::time::Duration::from_secs(3600);
+        let store = open(cfg.clone(), &fs).await;
+        for i in 0..50u64 {
+            let b = body(0, i, 700);
+            store.append(&[msg("T", 0, &b, "")]).await.unwrap();
+        }
+        store.persist().await.unwrap();
+        let (_, end_before) = store.log_offsets();
+        let mut torn_seen = false;
+        for seed in 1..8 {
+            let after = fs.crash(CrashKind::MachineCrash, seed);
+            let s2 = open(cfg.clone(), &after).await;
+            let report = rmq_engine::recovery::last_report().unwrap();
+            torn_seen |= report.torn_tail;
+            let all = read_all(&s2, "T", 0).await;
+            // Whatever survived is a dense prefix of what was written, byte-exact.
+            for (i, (qo, b)) in all.iter().enumerate() {
+                assert_eq!(*qo, i as i64);
+                assert_eq!(*b, body(0, i as u64, 700));
+            }
+            assert!(s2.log_offsets().1 <= end_before);
+            s2.abandon();
+        }
+        assert!(torn_seen, "some seed must tear the tail");
+        store.abandon();
+    });
+}
+
+#[test]
+fn enospc_on_fsync_fails_the_appender_fences_and_keeps_serving_reads() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Sync), &fs).await;
+        for i in 0..10u64 {
+            let b = body(0, i, 100);
+            store.append(&[msg("T", 0, &b, "")]).await.unwrap();
+        }
+        fs.faults(|f| f.sync_errno = Some(libc::ENOSPC));
+        let r = store.append(&[msg("T", 0, b"doomed", "")]).await;
+        match r {
+            Err(AppendError::WriteFailed(reason)) => {
+                assert!(reason.contains("No space"), "{reason}")
+            }
+            other => panic!("expected WriteFailed, got {other:?}"),
+        }
+        assert!(matches!(
+            store.append(&[msg("T", 0, b"more", "")]).await,
+            Err(AppendError::Fenced(_))
+        ));
+        let all = read_all(&store, "T", 0).await;
+        assert_eq!(
+            all.len(),
+            10,
+            "earlier records are still served, the failed one never"
+        );
+        assert!(store.fenced_reason().is_some());
+        store.abandon();
+    });
+}
+
+#[test]
+fn eio_on_write_fails_waiters_and_short_writes_are_retried() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Async), &fs).await;
+        fs.faults(|f| f.short_writes = 3);
+        for i in 0..5u64 {
+            let b = body(0, i, 100);
+            store.append(&[msg("T", 0, &b, "")]).await.unwrap();
+        }
+        assert_eq!(read_all(&store, "T", 0).await.len(), 5);
+        fs.faults(|f| f.write_errno = Some(libc::EIO));
+        assert!(matches!(
+            store.append(&[msg("T", 0, b"x", "")]).await,
+            Err(AppendError::WriteFailed(_))
+        ));
+        assert!(matches!(
+            store.append(&[msg("T", 0, b"y", "")]).await,
+            Err(AppendError::Fenced(_))
+        ));
+        assert_eq!(read_all(&store, "T", 0).await.len(), 5);
+        store.abandon();
+    });
+}
+
+#[test]
+fn query_by_key_finds_records_before_and_after_restart() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let cfg = config(FlushMode::Async);
+        let store = open(cfg.clone(), &fs).await;
+        // 100 records with 2 keys each roll the 32-entry index files several times.
+        for i in 0..100u64 {
+            let p = props("t", &format!("key{}", i % 7));
+            let b = body(0, i, 50);
+            store.append(&[msg("T", 0, &b, &p)]).await.unwrap();
+        }
+        store.persist().await.unwrap();
+        let check = |store: rmq_engine::ShardStore<FaultyStorage>| async move {
+            let r = store.query_by_key("T", "key3", 100, 0, i64::MAX).await;
+            let bodies: Vec<Vec<u8>> = r
+                .messages
+                .iter()
+                .map(|m| RecordView::parse(m).unwrap().body().to_vec())
+                .collect();
+            let mut expected: Vec<Vec<u8>> = (0..100u64)
+                .filter(|i| i % 7 == 3)
+                .map(|i| body(0, i, 50))
+                .collect();
+            expected.reverse();
+            assert_eq!(bodies, expected, "newest first, all of them");
+            let uniq = store.query_by_key("T", "Ukey3", 2, 0, i64::MAX).await;
+            assert_eq!(uniq.messages.len(), 2);
+            assert!(store
+                .query_by_key("T", "nokey", 10, 0, i64::MAX)
+                .await
+                .messages
+                .is_empty());
+            assert!(store
+                .query_by_key("T", "key3", 10, 0, 1)
+                .await
+                .messages
+                .is_empty());
+        };
+        check(store.clone()).await;
+        store.shutdown().await.unwrap();
+        let store = open(cfg.clone(), &fs).await;
+        check(store.clone()).await;
+        // After a crash the newest index file is rebuilt from the log.
+        let after = fs.crash(CrashKind::ProcessKill, 3);
+        store.abandon();
+        let store = open(cfg, &after).await;
+        check(store.clone()).await;
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn timestamps_search_and_earliest_store_time() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Async), &fs).await;
+        let mut ts = Vec::new();
+        for i in 0..6u64 {
+            let b = body(0, i, 10);
+            let out = store.append(&[msg("T", 0, &b, "")]).await.unwrap();
+            ts.push(out.placements[0].store_timestamp);
+            glommio::timer::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        assert_eq!(store.earliest_store_time("T", 0).await, Some(ts[0]));
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, ts[3], TimeBoundary::Lower)
+                .await,
+            3
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, ts[3], TimeBoundary::Upper)
+                .await,
+            3
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, ts[3] + 1, TimeBoundary::Lower)
+                .await,
+            4
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, 0, TimeBoundary::Lower)
+                .await,
+            0
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, i64::MAX, TimeBoundary::Lower)
+                .await,
+            6
+        );
+        assert_eq!(
+            store
+                .offset_by_timestamp("T", 0, i64::MAX, TimeBoundary::Upper)
+                .await,
+            5
+        );
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn retention_deletes_old_segments_and_advances_min_offsets() {
+    run(async {
+        let fs = FaultyStorage::new();
+        fs.set_clock_ms(0);
+        let cfg = config(FlushMode::Async);
+        let store = open(cfg.clone(), &fs).await;
+        for i in 0..200u64 {
+            let b = body((i % 2) as i32, i / 2, 1000);
+            store
+                .append(&[msg("T", (i % 2) as i32, &b, "")])
+                .await
+                .unwrap();
+        }
+        store.persist().await.unwrap();
+        let (min_before, _) = store.log_offsets();
+        // Not expired yet: nothing goes, except when the disk is over the forced ratio.
+        let young = RetentionInput {
+            now_ms: 1000,
+            hour_of_day: 4,
+            disk_used_ratio: 0.1,
+        };
+        assert_eq!(store.clean_expired(young).await.unwrap(), 0);
+        let old = RetentionInput {
+            now_ms: 73 * 3_600_000,
+            hour_of_day: 4,
+            disk_used_ratio: 0.1,
+        };
+        let deleted = store.clean_expired(old).await.unwrap();
+        assert!(deleted >= 2, "deleted {deleted}");
+        let (min_after, _) = store.log_offsets();
+        assert!(min_after > min_before);
+        for q in 0..2 {
+            let min = store.min_offset("T", q);
+            assert!(min > 0);
+            let r = store.get_messages("T", q, 0, 32, 1 << 20, |_| true).await;
+            assert_eq!(
+                (r.status, r.next_begin_offset),
+                (GetStatus::OffsetTooSmall, min)
+            );
+            let all = read_all(&store, "T", q).await;
+            assert_eq!(all.first().map(|x| x.0), Some(min));
+            assert_eq!(all.last().map(|x| x.0), Some(99));
+        }
+        store.shutdown().await.unwrap();
+        let store = open(cfg, &fs).await;
+        assert_eq!(store.log_offsets().0, min_after);
+        assert_eq!(read_all(&store, "T", 0).await.last().map(|x| x.0), Some(99));
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn arrival_listener_fires_when_entries_become_visible() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Async), &fs).await;
+        let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let s2 = seen.clone();
+        store.set_arrival_listener(Box::new(move |t, q, max| {
+            s2.borrow_mut().push((t.to_owned(), q, max))
+        }));
+        store.append(&[msg("T", 2, b"a", "")]).await.unwrap();
+        store.append(&[msg("T", 2, b"b", "")]).await.unwrap();
+        assert_eq!(seen.borrow().last(), Some(&("T".to_owned(), 2, 2)));
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn delete_topic_removes_its_queues() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let cfg = config(FlushMode::Async);
+        let store = open(cfg.clone(), &fs).await;
+        store
+            .append(&[msg("A", 0, b"a", ""), msg("B", 0, b"b", "")])
+            .await
+            .unwrap();
+        store.persist().await.unwrap();
+        store.delete_topic("A").await.unwrap();
+        assert_eq!(store.queue_offsets("A", 0), None);
+        store.shutdown().await.unwrap();
+        let store = open(cfg, &fs).await;
+        assert_eq!(store.queues(), vec![("B".to_owned(), 0)]);
+        store.shutdown().await.unwrap();
+    });
+}
