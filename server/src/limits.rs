@@ -77,3 +77,11 @@ pub const GROUP_SUBSCRIPTIONS_COUNT_MAX: usize = 4096;
 /// How often the client registry drops channels silent for `channelExpiredTimeout`
 /// (upstream `ClientHousekeepingService`).
 pub const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Longest a pull is held for long polling, whatever `suspendTimeoutMillis` asks (clients send
+/// 15 s for push and 20 s for lite pull; their own timeout is 30 s).
+pub const PULL_SUSPEND_TIMEOUT_MAX: Duration = Duration::from_secs(60);
+
+/// Share of physical memory behind the newest CommitLog byte within which a message counts as
+/// still in memory (upstream `accessMessageInMemoryMaxRatio`, 40 %).
+pub const MESSAGE_IN_MEMORY_RATIO_PERCENT: u64 = 40;

@@ -3,11 +3,13 @@
 //!
 //! Ownership (architecture.md "Threads and ownership"):
 //! - the control-plane shard ([`CONTROL_PLANE_SHARD`]) owns [`OwnerState`]: the topic and group
-//!   tables, the client registry, the consumer offsets, and the NameServer links. Every broker
-//!   request is run there ([`dispatch::dispatch`]): requests arriving on other shards are
-//!   forwarded over the bounded mesh (`Shard::call_owner`, full inbox => SYSTEM_BUSY). Control
+//!   tables, the client registry, the consumer offsets, and the NameServer links. Every
+//!   control-plane request is run there ([`dispatch::dispatch`]): requests arriving on other
+//!   shards are forwarded over the bounded mesh (`Shard::call_owner`, full inbox => SYSTEM_BUSY). Control
 //!   traffic is light (heartbeats every 30 s, offset commits every 5 s per queue), and one
 //!   owner answering keeps a client's read-your-writes across shards;
+//! - sends, pulls and queue reads run on the owner shard of their queue, which holds that
+//!   shard's store ([`data`]); see [`dispatch`] for the routing;
 //! - after each change the owner broadcasts a read-only [`BrokerSnapshot`] (topics, groups,
 //!   consumer groups with their subscriptions) to every shard, for the data path, which must
 //!   not cross cores to look a topic or subscription up.
@@ -18,6 +20,7 @@
 //! topic change, over one persistent connection per NameServer ([`registration`]).
 
 pub mod clients;
+pub mod data;
 pub mod dispatch;
 pub mod groups;
 pub mod offsets;
@@ -125,6 +128,11 @@ pub struct Broker {
     embedded_namesrv: Option<String>,
     owner: Option<Owner>,
     snapshot: RefCell<Arc<BrokerSnapshot>>,
+    /// This shard's store and long-polling waiters (set once the store is open).
+    data: RefCell<Option<Rc<data::DataPlane>>>,
+    /// Closed once `data` is set: requests forwarded by shards that started serving first
+    /// wait here while this shard still opens (recovers) its store.
+    data_opened: glommio::sync::Semaphore,
     next_push_opaque: Cell<i32>,
 }
 
@@ -177,6 +185,8 @@ impl Broker {
             embedded_namesrv,
             owner,
             snapshot: RefCell::new(Arc::new(BrokerSnapshot::default())),
+            data: RefCell::new(None),
+            data_opened: glommio::sync::Semaphore::new(0),
             next_push_opaque: Cell::new(1),
         });
         shard.services.borrow_mut().broker = Some(Rc::clone(&broker) as Rc<dyn MeshService>);
@@ -191,6 +201,34 @@ impl Broker {
             glommio::spawn_local(async move { me.register_loop().await }).detach();
         }
         Ok(broker)
+    }
+
+    /// This shard's data plane; waits while the store is still being opened. `None` once
+    /// the store is closed at shutdown.
+    pub async fn data(&self) -> Option<Rc<data::DataPlane>> {
+        // The semaphore has no permits: `acquire` returns only once it is closed.
+        let _ = self.data_opened.acquire(1).await;
+        self.data.borrow().clone()
+    }
+
+    fn set_data(&self, data: Rc<data::DataPlane>) {
+        *self.data.borrow_mut() = Some(data);
+        self.data_opened.close();
+    }
+
+    /// Close this shard's store (after every shard drained).
+    pub async fn close_store(&self) {
+        let Some(dp) = self.data.borrow_mut().take() else {
+            return;
+        };
+        match Rc::try_unwrap(dp) {
+            Ok(dp) => {
+                if let Err(e) = dp.store.shutdown().await {
+                    log_error!("store shutdown failed", error = e);
+                }
+            }
+            Err(_) => log_warn!("store still in use at shutdown; recovery will run on restart"),
+        }
     }
 
     fn owner(&self) -> &Owner {
@@ -423,14 +461,24 @@ impl Service for Broker {
         cmd: RemotingCommand,
     ) -> Option<RemotingCommand> {
         let info = ConnectionInfo::from(&*conn);
-        let busy = RemotingCommand::response_to(
-            &cmd,
-            response_code::SYSTEM_BUSY,
-            Some(SYSTEM_BUSY_OVERLOAD_REMARK.to_string()),
-        );
-        match self.shard.call_owner(ServiceKind::Broker, info, cmd).await {
-            Ok(resp) => resp,
-            Err(()) => Some(busy),
+        match dispatch::route(&cmd, self.shard.count) {
+            dispatch::Route::Front => Some(dispatch::front(&self, &info, cmd).await),
+            dispatch::Route::Shard(to) => {
+                let busy = RemotingCommand::response_to(
+                    &cmd,
+                    response_code::SYSTEM_BUSY,
+                    Some(SYSTEM_BUSY_OVERLOAD_REMARK.to_string()),
+                );
+                match self
+                    .shard
+                    .call_shard(to, ServiceKind::Broker, info, cmd)
+                    .await
+                {
+                    Ok(resp) => resp,
+                    Err(()) => Some(busy),
+                }
+            }
+            dispatch::Route::NotSupported => Some(crate::wire::not_supported(&cmd)),
         }
     }
 
@@ -454,7 +502,7 @@ impl Service for Broker {
 
 impl MeshService for Broker {
     fn handle_on_owner(self: Rc<Self>, conn: ConnectionInfo, cmd: RemotingCommand) -> OwnerFuture {
-        Box::pin(async move { dispatch::dispatch(&self, &conn, &cmd) })
+        Box::pin(async move { dispatch::dispatch(&self, &conn, &cmd).await })
     }
 
     fn install_snapshot(&self, snapshot: Snapshot) {
@@ -496,6 +544,11 @@ impl crate::shard::ShardServices for BrokerServices {
             crate::namesrv::start_on_shard(shard, n)?;
         }
         let broker = Broker::start(shard, self.config.clone(), embedded.clone())?;
+        let data = data::DataPlane::open(shard, &self.config)
+            .await
+            .map_err(ServerError::Init)?;
+        broker.set_data(data);
+        SHARD_BROKER.with(|b| *b.borrow_mut() = Some(Rc::clone(&broker)));
         let main_port = self.config.listen_port;
         // listenPort >= 3 is checked by the config.
         let vip_port = main_port - 2;
@@ -533,6 +586,12 @@ impl crate::shard::ShardServices for BrokerServices {
         Ok(())
     }
 
+    async fn finish_shard(&self, _shard: &Rc<Shard>) {
+        if let Some(b) = SHARD_BROKER.with(|b| b.borrow_mut().take()) {
+            b.close_store().await;
+        }
+    }
+
     async fn finish(&self, _shard: &Rc<Shard>) {
         // The mesh registry holds the service as a trait object; the final hooks need the
         // broker itself, kept here by `Broker::start` on the control-plane shard.
@@ -545,4 +604,6 @@ impl crate::shard::ShardServices for BrokerServices {
 thread_local! {
     /// The control-plane shard's broker, for [`BrokerServices::finish`].
     static FINISH_HANDLE: RefCell<Option<Rc<Broker>>> = const { RefCell::new(None) };
+    /// This shard's broker, for [`BrokerServices::finish_shard`].
+    static SHARD_BROKER: RefCell<Option<Rc<Broker>>> = const { RefCell::new(None) };
 }

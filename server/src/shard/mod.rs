@@ -124,6 +124,15 @@ pub trait ShardServices: Send + Clone + 'static {
     /// Run once on the control-plane shard after every shard drained: persist state,
     /// unregister from NameServers.
     fn finish(&self, shard: &Rc<Shard>) -> impl std::future::Future<Output = ()>;
+
+    /// Run on every shard once every shard drained (before the control-plane shard's
+    /// [`finish`]):
+    /// close per-shard resources such as the shard's message store.
+    ///
+    /// [`finish`]: ShardServices::finish
+    fn finish_shard(&self, _shard: &Rc<Shard>) -> impl std::future::Future<Output = ()> {
+        async {}
+    }
 }
 
 /// The per-core state of one shard. Lives on its executor thread only.
@@ -246,7 +255,20 @@ impl Shard {
         conn: ConnectionInfo,
         cmd: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, ()> {
-        if self.id == CONTROL_PLANE_SHARD {
+        self.call_shard(CONTROL_PLANE_SHARD, kind, conn, cmd).await
+    }
+
+    /// Run `cmd` on shard `to` (the owner of a queue, or the control-plane shard) and return
+    /// its answer; on this shard itself the service is called directly. `Err(())` means the
+    /// target's inbox is full or gone (answer SYSTEM_BUSY).
+    pub async fn call_shard(
+        self: &Rc<Self>,
+        to: ShardId,
+        kind: ServiceKind,
+        conn: ConnectionInfo,
+        cmd: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ()> {
+        if self.id == to {
             return Ok(mesh::handle_on_owner(self, kind, conn, cmd).await);
         }
         let request_id = self.next_request_id.get();
@@ -260,11 +282,11 @@ impl Shard {
             conn,
             cmd,
         };
-        if self.try_send_to(CONTROL_PLANE_SHARD, msg).is_err() {
+        if self.try_send_to(to, msg).is_err() {
             self.pending.borrow_mut().remove(&request_id);
             return Err(());
         }
-        // The owner always replies (its handler runs to completion); `None` here means the
+        // The target always replies (its handler runs to completion); `None` here means the
         // pending entry was dropped at shutdown.
         rx.recv().await.ok_or(())
     }
@@ -451,6 +473,11 @@ async fn shard_main<S: ShardServices>(
     // Keep serving mesh messages until every shard drained, so forwarded requests complete.
     while lifecycle.drained.load(Ordering::SeqCst) < count {
         glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    // No shard has client requests left, so no forwarded request can reach this shard's
+    // resources any more.
+    if started.is_ok() {
+        services.finish_shard(&shard).await;
     }
     if id == CONTROL_PLANE_SHARD {
         if started.is_ok() {

@@ -207,6 +207,8 @@ impl Broker {
             "--brokerName=broker-it".to_string(),
             format!("--storePathRootDir={}", store.display()),
             format!("--shards={shards}"),
+            // Small CommitLog segments: each shard preallocates one.
+            "--mappedFileSizeCommitLog=67108864".to_string(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_string()));
         Self::start_with(store, port, namesrv_port, args)

@@ -1,5 +1,6 @@
-//! GET_CONSUMER_LIST_BY_GROUP (38), QUERY_CONSUMER_OFFSET (14) and UPDATE_CONSUMER_OFFSET
-//! (15), upstream `ConsumerManageProcessor` (protocol.md §2.6, §2.7).
+//! GET_CONSUMER_LIST_BY_GROUP (38), QUERY_CONSUMER_OFFSET (14, its control-plane half and its
+//! decision rule) and UPDATE_CONSUMER_OFFSET (15), upstream `ConsumerManageProcessor`
+//! (protocol.md §2.6, §2.7).
 
 use rmq_protocol::body::{GetConsumerListByGroupResponseBody, JsonBody};
 use rmq_protocol::header::{
@@ -48,16 +49,6 @@ pub struct QueueHead {
     pub first_message_on_disk: bool,
 }
 
-/// The head of a queue. This build has no message store wired to the broker yet, so every
-/// queue is empty: min offset 0 and nothing on disk. The data path replaces this with the
-/// owner shard's store.
-fn queue_head(_broker: &Broker, _topic: &str, _queue_id: i32) -> QueueHead {
-    QueueHead {
-        min_offset: 0,
-        first_message_on_disk: false,
-    }
-}
-
 /// The QUERY_CONSUMER_OFFSET decision, as 4.9.8 plus 5.x's `setZeroIfNotFound`: a committed
 /// offset wins; otherwise an explicit `setZeroIfNotFound=false` is "not found"; otherwise a
 /// queue whose first message is still in memory starts at 0 (C++ clients rely on this to see
@@ -80,8 +71,9 @@ pub fn decide_query_offset(
     Err("Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
 }
 
-/// QUERY_CONSUMER_OFFSET.
-pub fn query_consumer_offset(
+/// The committed offset of a queue (control-plane half of QUERY_CONSUMER_OFFSET, whose
+/// store half is in `queue_offsets`): SUCCESS with it, or QUERY_NOT_FOUND.
+pub fn committed_offset(
     broker: &Broker,
     _conn: &ConnectionInfo,
     cmd: &RemotingCommand,
@@ -90,11 +82,9 @@ pub fn query_consumer_offset(
         Ok(h) => h,
         Err(e) => return header_error(cmd, &e),
     };
-    let committed = broker.with_state(|s| s.offsets.query(&h.topic, &h.consumer_group, h.queue_id));
-    let head = queue_head(broker, &h.topic, h.queue_id);
-    match decide_query_offset(committed, h.set_zero_if_not_found, head) {
-        Ok(offset) => success(cmd).with_header(&QueryConsumerOffsetResponseHeader { offset }),
-        Err(remark) => error(cmd, response_code::QUERY_NOT_FOUND, remark),
+    match broker.with_state(|s| s.offsets.query(&h.topic, &h.consumer_group, h.queue_id)) {
+        Some(offset) => success(cmd).with_header(&QueryConsumerOffsetResponseHeader { offset }),
+        None => error(cmd, response_code::QUERY_NOT_FOUND, "no committed offset"),
     }
 }
 

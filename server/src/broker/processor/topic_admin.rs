@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use rmq_protocol::body::{JavaEnum, JsonBody, TopicConfig, TopicFilterType};
+use rmq_protocol::body::{perm, JavaEnum, JsonBody, TopicConfig, TopicFilterType};
 use rmq_protocol::header::{CreateTopicRequestHeader, DeleteTopicRequestHeader};
 use rmq_protocol::RemotingCommand;
 
@@ -121,6 +121,71 @@ pub fn delete_topic(
             success(cmd)
         }
         Err(e) => topic_error(cmd, &e),
+    }
+}
+
+/// Internal (mesh only): find a topic a producer sends to, creating it when upstream would:
+/// `%RETRY%<group>` and `%DLQ%<group>` with 1 queue, others from their default topic
+/// (`createTopicInSendMessageMethod`) when that has the inherit bit: `min(defaultTopicQueueNums,
+/// default.writeQueueNums)` queues and the default's perm without inherit. SUCCESS with the
+/// config as body, or TOPIC_NOT_EXIST.
+pub fn ensure_topic(
+    broker: &Rc<Broker>,
+    _conn: &ConnectionInfo,
+    cmd: &RemotingCommand,
+) -> RemotingCommand {
+    let (Some(topic), default_topic, default_queue_nums) = (
+        cmd.ext_fields.get("topic"),
+        cmd.ext_fields.get("defaultTopic").unwrap_or_default(),
+        cmd.ext_fields
+            .get("defaultTopicQueueNums")
+            .and_then(|v| v.parse::<i32>().ok())
+            .unwrap_or(4),
+    ) else {
+        return error(
+            cmd,
+            response_code::SYSTEM_ERROR,
+            "malformed internal ensure-topic",
+        );
+    };
+    let created = broker.mutate(|s| {
+        if s.topics.get(topic).is_some() {
+            return Ok(false);
+        }
+        let mut cfg = TopicConfig::new(topic);
+        if topic.starts_with(crate::broker::topics::RETRY_TOPIC_PREFIX)
+            || topic.starts_with(crate::broker::topics::DLQ_TOPIC_PREFIX)
+        {
+            cfg.read_queue_nums = 1;
+            cfg.write_queue_nums = 1;
+            cfg.perm = perm::PERM_READ | perm::PERM_WRITE;
+        } else {
+            let Some(default) = s.topics.get(default_topic) else {
+                return Ok(false);
+            };
+            if !perm::is_inherited(default.perm) {
+                return Ok(false);
+            }
+            let queues = default_queue_nums.min(default.write_queue_nums).max(1);
+            cfg.read_queue_nums = queues;
+            cfg.write_queue_nums = queues;
+            cfg.perm = default.perm & !perm::PERM_INHERIT;
+            cfg.topic_filter_type = default.topic_filter_type;
+        }
+        s.topics.upsert(cfg)
+    });
+    match created {
+        Ok(true) => {
+            log_info!("topic auto-created", topic = topic, default = default_topic);
+            broker.persist_topics();
+            broker.request_registration();
+        }
+        Ok(false) => {}
+        Err(e) => return topic_error(cmd, &e),
+    }
+    match broker.with_state(|s| s.topics.get(topic).cloned()) {
+        Some(cfg) => success(cmd).with_body(cfg.encode()),
+        None => error(cmd, response_code::TOPIC_NOT_EXIST, "topic not exist"),
     }
 }
 
