@@ -297,6 +297,23 @@ fn long_polling_answers_at_once_on_arrival_and_empty_at_the_timeout() {
         None,
         "WAIT is not stored (4.9.8)"
     );
+    // A held TagB pull stays held when only a TagA message arrives, and wakes for TagB.
+    let opaque = consumer.send(pull("CG", "Poll", 0, 2, 32, Some(20_000), "TagB"));
+    assert!(consumer.recv_within(Duration::from_millis(300)).is_none());
+    c.call(send_v2("Poll", 0, b"c", "TagA", &[]));
+    assert!(
+        consumer.recv_within(Duration::from_millis(500)).is_none(),
+        "a non-matching arrival does not answer a held pull"
+    );
+    c.call(send_v2("Poll", 0, b"d", "TagB", &[]));
+    let resp = consumer
+        .recv_within(Duration::from_secs(10))
+        .expect("answered on a match");
+    assert_eq!(resp.opaque, opaque);
+    assert_eq!(resp.code, response_code::SUCCESS);
+    let got = records(&resp);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, b"d");
     assert!(broker.server.terminate().success());
 }
 

@@ -231,13 +231,18 @@ impl Shard {
         }
     }
 
-    /// Send a message built by `make` to every other shard (in background tasks).
+    /// Send a message built by `make` to every other shard. It is queued at once when the
+    /// channel has room, so a snapshot broadcast during a request is ahead of that request's
+    /// reply on the same channel (a client that reads after its own write sees it on any
+    /// shard); a full channel falls back to a background task that waits for room.
     pub fn broadcast(self: &Rc<Self>, make: impl Fn() -> ShardMessage) {
         for to in 0..self.count {
             if to == self.id {
                 continue;
             }
-            let msg = make();
+            let Err(msg) = self.try_send_to(to, make()) else {
+                continue;
+            };
             let shard = Rc::clone(self);
             glommio::spawn_local(async move {
                 shard.send_to(to, msg).await;

@@ -275,33 +275,49 @@ pub async fn owner(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
             broker.config.short_polling_time_ms
         };
         let hold = Duration::from_millis(hold_ms).min(PULL_SUSPEND_TIMEOUT_MAX);
-        let waiter = data.wait_for_arrival(&h.topic, h.queue_id);
-        // Entries may have become readable between the read and the registration.
-        if data.store.max_offset(&h.topic, h.queue_id) <= h.queue_offset {
-            let wake = async {
-                waiter.arrived().await;
-            };
-            let timeout = glommio::timer::sleep(hold);
-            futures_lite::future::or(
-                futures_lite::future::or(wake, async {
-                    timeout.await;
-                }),
-                broker.shard.stopping(),
+        // Hold until a matching message is readable, the hold time passes, or shutdown.
+        // Registering before each read means an arrival during the read still wakes us;
+        // entries that do not pass the filter keep the pull held (upstream checks the tag
+        // hash before waking a held pull).
+        let deadline = std::time::Instant::now() + hold;
+        loop {
+            let waiter = data.wait_for_arrival(&h.topic, h.queue_id);
+            result = data
+                .store
+                .get_messages(
+                    &h.topic,
+                    h.queue_id,
+                    h.queue_offset,
+                    max_count,
+                    max_bytes,
+                    &filter,
+                )
+                .await;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if result.status == GetStatus::Found || left.is_zero() || broker.shard.is_stopping() {
+                break;
+            }
+            let woke = futures_lite::future::or(
+                async {
+                    waiter.arrived().await;
+                    true
+                },
+                futures_lite::future::or(
+                    async {
+                        glommio::timer::sleep(left).await;
+                        false
+                    },
+                    async {
+                        broker.shard.stopping().await;
+                        false
+                    },
+                ),
             )
             .await;
+            if !woke {
+                break;
+            }
         }
-        drop(waiter);
-        result = data
-            .store
-            .get_messages(
-                &h.topic,
-                h.queue_id,
-                h.queue_offset,
-                max_count,
-                max_bytes,
-                &filter,
-            )
-            .await;
         code = response_code_of(result.status, h.queue_offset);
     }
     let remark = (code != response_code::SUCCESS).then(|| status_name(result.status).to_string());
