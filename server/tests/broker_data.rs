@@ -436,6 +436,60 @@ fn sends_validate_auto_create_and_batch_like_java() {
     assert_eq!(all.len(), 4);
     assert_eq!(all[3].1, body);
 
+    // VIEW_MESSAGE_BY_ID with the offset from the C++ send's msgId.
+    let (_, phys) =
+        rmq_protocol::message::id::decode_offset_msg_id(r.ext_fields.get("msgId").unwrap())
+            .unwrap();
+    let view = c.call(request(
+        request_code::VIEW_MESSAGE_BY_ID,
+        &[("offset", &phys.to_string())],
+    ));
+    assert_eq!(view.code, response_code::SUCCESS, "{:?}", view.remark);
+    let record = RecordView::parse(view.body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (record.topic(), record.queue_offset(), record.body()),
+        ("Batch", 3, body.as_slice())
+    );
+    let missing = c.call(request(
+        request_code::VIEW_MESSAGE_BY_ID,
+        &[("offset", &(phys + 1).to_string())],
+    ));
+    assert_eq!(missing.code, response_code::SYSTEM_ERROR);
+    // Topic and consume stats (object-keyed maps).
+    let stats = c.call(request(
+        request_code::GET_TOPIC_STATS_INFO,
+        &[("topic", "Batch")],
+    ));
+    assert_eq!(stats.code, response_code::SUCCESS, "{:?}", stats.remark);
+    let stats = body_text(&stats);
+    assert!(
+        stats.starts_with(
+            "{\"offsetTable\":{{\"brokerName\":\"broker-it\",\"queueId\":0,\"topic\":\"Batch\"}:{"
+        ),
+        "{stats}"
+    );
+    assert!(stats.contains("\"maxOffset\":4,\"minOffset\":0"), "{stats}");
+    assert_eq!(
+        c.call(request(
+            request_code::GET_TOPIC_STATS_INFO,
+            &[("topic", "Nope")]
+        ))
+        .code,
+        response_code::TOPIC_NOT_EXIST
+    );
+    commit(&mut c, "CG", "Batch", 0, 2);
+    let cs = c.call(request(
+        request_code::GET_CONSUME_STATS,
+        &[("consumerGroup", "CG")],
+    ));
+    assert_eq!(cs.code, response_code::SUCCESS);
+    let text = body_text(&cs);
+    assert!(
+        text.contains("\"brokerOffset\":4,\"consumerOffset\":2,\"lastTimestamp\":"),
+        "{text}"
+    );
+    assert!(!text.contains("\"lastTimestamp\":0,"), "{text}");
+
     // A new group on a queue whose first message is in memory starts at 0 (C++ rule).
     let q = c.call(request(
         request_code::QUERY_CONSUMER_OFFSET,

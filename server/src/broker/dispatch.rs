@@ -2,8 +2,9 @@
 //! there ([`front`] on the receiving shard, [`dispatch`] on the shard it was routed to).
 //!
 //! - Control-plane codes run on the control-plane shard (forwarded over the mesh).
-//! - Queue reads (GET_MAX_OFFSET, ...) run on the owner shard of their queue.
-//! - Sends, pulls and QUERY_CONSUMER_OFFSET start on the receiving shard ([`front`]), which
+//! - Queue reads (GET_MAX_OFFSET, ...) run on the owner shard of their queue,
+//!   VIEW_MESSAGE_BY_ID on the shard whose log holds the offset.
+//! - Sends, pulls, QUERY_CONSUMER_OFFSET and the stats codes start on the receiving shard ([`front`]), which
 //!   validates against its read-only copy of the control plane and then sends an internal
 //!   request to the queue's owner (and, when needed, to the control-plane shard).
 //! - Internal codes ([`internal`]) are negative: no RocketMQ code is, and a client sending one
@@ -16,7 +17,7 @@ use rmq_protocol::RemotingCommand;
 
 use super::processor::{
     broker_info, client_admin, client_manage, consumer_manage, group_admin, pull, queue_offsets,
-    send, topic_admin,
+    send, stats, topic_admin,
 };
 use super::Broker;
 use crate::shard::{ConnectionInfo, ShardId, CONTROL_PLANE_SHARD};
@@ -36,6 +37,8 @@ pub mod internal {
     pub const QUEUE_HEAD: i32 = -1004;
     /// The committed consumer offset of a queue (control-plane shard).
     pub const COMMITTED_OFFSET: i32 = -1005;
+    /// Min/max offsets and store times of a queue (queue owner).
+    pub const QUEUE_STATS: i32 = -1006;
 
     /// An ENSURE_TOPIC request.
     pub fn ensure_topic_request(
@@ -70,7 +73,10 @@ pub fn route(cmd: &RemotingCommand, shards: usize) -> Route {
         | request_code::SEND_BATCH_MESSAGE
         | request_code::PULL_MESSAGE
         | request_code::LITE_PULL_MESSAGE
-        | request_code::QUERY_CONSUMER_OFFSET => Route::Front,
+        | request_code::QUERY_CONSUMER_OFFSET
+        | request_code::GET_TOPIC_STATS_INFO
+        | request_code::GET_CONSUME_STATS => Route::Front,
+        request_code::VIEW_MESSAGE_BY_ID => Route::Shard(stats::shard_of_offset(cmd, shards)),
         request_code::GET_MAX_OFFSET
         | request_code::GET_MIN_OFFSET
         | request_code::SEARCH_OFFSET_BY_TIMESTAMP
@@ -99,6 +105,8 @@ pub async fn front(
         request_code::QUERY_CONSUMER_OFFSET => {
             queue_offsets::query_consumer_offset(broker, conn, cmd).await
         }
+        request_code::GET_TOPIC_STATS_INFO => stats::topic_stats(broker, conn, cmd).await,
+        request_code::GET_CONSUME_STATS => stats::consume_stats(broker, conn, cmd).await,
         _ => not_supported(&cmd),
     }
 }
@@ -155,7 +163,9 @@ pub async fn dispatch(
         internal::COMMITTED_OFFSET => consumer_manage::committed_offset(broker, conn, cmd),
         internal::APPEND => send::append(broker, cmd).await,
         internal::PULL => pull::owner(broker, cmd).await,
+        request_code::VIEW_MESSAGE_BY_ID => stats::view_message(broker, cmd).await,
         internal::QUEUE_HEAD => queue_offsets::queue_head(broker, cmd).await,
+        internal::QUEUE_STATS => stats::queue_stats(broker, cmd).await,
         _ => not_supported(cmd),
     };
     Some(reply)

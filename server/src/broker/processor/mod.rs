@@ -13,7 +13,8 @@
 //! - [`send`]: SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE (receiving and owner halves);
 //! - [`pull`]: PULL_MESSAGE, LITE_PULL_MESSAGE with long polling;
 //! - [`queue_offsets`]: GET_MAX/MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP,
-//!   GET_EARLIEST_MSG_STORETIME and QUERY_CONSUMER_OFFSET's store half.
+//!   GET_EARLIEST_MSG_STORETIME and QUERY_CONSUMER_OFFSET's store half;
+//! - [`stats`]: VIEW_MESSAGE_BY_ID, GET_TOPIC_STATS_INFO, GET_CONSUME_STATS.
 //!
 //! Data-path processors have a receiving-shard half and a queue-owner half; see
 //! `broker::dispatch`.
@@ -26,4 +27,5 @@ pub mod group_admin;
 pub mod pull;
 pub mod queue_offsets;
 pub mod send;
+pub mod stats;
 pub mod topic_admin;
