@@ -101,7 +101,7 @@ fn system_topics_exist_and_are_routed_through_the_embedded_namesrv() {
             .code,
         response_code::SUCCESS
     );
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }
 
 #[test]
@@ -228,7 +228,7 @@ fn heartbeats_register_groups_create_retry_topics_and_notify_members() {
         "{}",
         body_text(&list)
     );
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn consumer_offsets_follow_4_9_8_and_survive_a_restart() {
             .get("offset"),
         Some("7")
     );
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }
 
 #[test]
@@ -426,7 +426,7 @@ fn topic_and_group_admin_persist_and_register_at_once() {
     assert!(
         body_text(&c.call(request(request_code::GET_ALL_TOPIC_CONFIG, &[]))).contains("\"Kept\":{")
     );
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }
 
 #[test]
@@ -466,7 +466,7 @@ fn error_paths_answer_or_close_as_java_does() {
             .code,
         response_code::SUCCESS
     );
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }
 
 #[test]
@@ -509,5 +509,59 @@ fn memory_budget_gives_system_busy_and_idle_connections_close() {
     let mut c = broker.connect();
     let resp = c.call(request(request_code::HEART_BEAT, &[]).with_body(vec![b' '; big]));
     assert_ne!(resp.code, response_code::SYSTEM_BUSY);
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
+}
+
+#[test]
+fn registration_keeps_one_connection_open_and_routes_leave_with_the_broker() {
+    // A separate NameServer: it drops a broker's routes when the broker's connection closes,
+    // so routes that outlive the registration prove the connection is persistent.
+    let ns_port = common::free_port();
+    let ns_dir = common::temp_dir("b-ns-ext");
+    let namesrv = common::Server::start(
+        env!("CARGO_BIN_EXE_rmq-namesrv"),
+        &[
+            format!("--listenPort={ns_port}"),
+            "--listenAddress=127.0.0.1".to_string(),
+            format!("--kvConfigPath={}", ns_dir.join("kv.json").display()),
+            "--shards=2".to_string(),
+        ],
+        ns_port,
+    );
+    let store = common::temp_dir("b-ns-ext-store");
+    let port = common::free_broker_port();
+    let broker = common::Server::start(
+        env!("CARGO_BIN_EXE_rmq-broker"),
+        &[
+            "-n".to_string(),
+            format!("127.0.0.1:{ns_port}"),
+            format!("--listenPort={port}"),
+            "--listenAddress=127.0.0.1".to_string(),
+            "--brokerIP1=127.0.0.1".to_string(),
+            "--brokerName=broker-ext".to_string(),
+            format!("--storePathRootDir={}", store.display()),
+            "--mappedFileSizeCommitLog=67108864".to_string(),
+            "--shards=2".to_string(),
+        ],
+        port,
+    );
+    let mut ns = Client::connect(ns_port);
+    assert!(eventually(Duration::from_secs(10), || route_code(
+        &mut ns, "TBW102"
+    )
+        == response_code::SUCCESS));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        route_code(&mut ns, "TBW102"),
+        response_code::SUCCESS,
+        "routes survive between registrations"
+    );
+    let cluster = body_text(&ns.call(request(request_code::GET_BROKER_CLUSTER_INFO, &[])));
+    assert!(cluster.contains(&format!("127.0.0.1:{port}")), "{cluster}");
+    assert!(broker.terminate().success());
+    assert!(eventually(Duration::from_secs(5), || route_code(
+        &mut ns, "TBW102"
+    )
+        == response_code::TOPIC_NOT_EXIST));
+    assert!(namesrv.terminate().success());
 }

@@ -245,7 +245,7 @@ fn ten_thousand_messages_over_8_queues_and_2_shards_exactly_once_and_after_resta
         let all = drain_queue(&mut c, "Bulk", q, 0);
         assert_eq!(all, per_queue[usize::try_from(q).unwrap()]);
     }
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }
 
 #[test]
@@ -314,7 +314,7 @@ fn long_polling_answers_at_once_on_arrival_and_empty_at_the_timeout() {
     let got = records(&resp);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, b"d");
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }
 
 #[test]
@@ -334,7 +334,7 @@ fn a_held_pull_counts_against_the_in_flight_limit() {
             .code,
         response_code::SUCCESS
     );
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }
 
 #[test]
@@ -490,6 +490,33 @@ fn sends_validate_auto_create_and_batch_like_java() {
     );
     assert!(!text.contains("\"lastTimestamp\":0,"), "{text}");
 
+    // %RETRY%<group> past maxReconsumeTimes goes to %DLQ%<group>.
+    let hb = "{\"clientID\":\"c1\",\"consumerDataSet\":[{\"groupName\":\"DG\",\"consumeType\":\"CONSUME_PASSIVELY\",\"messageModel\":\"CLUSTERING\",\"consumeFromWhere\":\"CONSUME_FROM_LAST_OFFSET\",\"subscriptionDataSet\":[]}],\"producerDataSet\":[]}";
+    let (r, _) =
+        c.call_collecting(request(request_code::HEART_BEAT, &[]).with_body(hb.as_bytes().to_vec()));
+    assert_eq!(r.code, response_code::SUCCESS);
+    let (r, _) = c.call_collecting(send_v2(
+        "%RETRY%DG",
+        0,
+        b"retry-1",
+        "T",
+        &[("j", "1"), ("l", "16")],
+    ));
+    assert_eq!(r.code, response_code::SUCCESS, "{:?}", r.remark);
+    let (r, _) = c.call_collecting(send_v2(
+        "%RETRY%DG",
+        0,
+        b"dead",
+        "T",
+        &[("j", "16"), ("l", "16")],
+    ));
+    assert_eq!(r.code, response_code::SUCCESS, "{:?}", r.remark);
+    let (dlq, _) = c.call_collecting(pull("DG", "%DLQ%DG", 0, 0, 32, None, "*"));
+    assert_eq!(dlq.code, response_code::SUCCESS, "{:?}", dlq.remark);
+    let dead = records(&dlq);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].1, b"dead");
+
     // A new group on a queue whose first message is in memory starts at 0 (C++ rule).
     let q = c.call(request(
         request_code::QUERY_CONSUMER_OFFSET,
@@ -507,5 +534,5 @@ fn sends_validate_auto_create_and_batch_like_java() {
     ));
     assert_eq!(search.code, response_code::SUCCESS);
     assert_eq!(header_i64(&search, "offset"), 0);
-    assert!(broker.server.terminate().success());
+    assert!(broker.terminate().success());
 }

@@ -190,6 +190,22 @@ pub struct Broker {
     pub store: PathBuf,
     /// The arguments it was started with (to restart it on the same ports and store).
     pub args: Vec<String>,
+    /// Whether dropping this handle removes the store (not when it was handed to a restart).
+    remove_store: bool,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if self.remove_store {
+            // The process is stopped first (the server's own drop runs after this one, so
+            // stop it here) so that it cannot write into a removed directory.
+            if let Some(mut child) = self.server.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            let _ = std::fs::remove_dir_all(&self.store);
+        }
+    }
 }
 
 impl Broker {
@@ -222,21 +238,40 @@ impl Broker {
             namesrv_port,
             store,
             args,
+            remove_store: true,
         }
     }
 
     /// SIGTERM, assert a clean exit, and start again on the same ports and store.
-    pub fn restart(self) -> Broker {
-        let Broker {
-            server,
-            port,
-            namesrv_port,
-            store,
-            args,
-        } = self;
+    pub fn restart(mut self) -> Broker {
+        self.remove_store = false;
+        let server = std::mem::replace(
+            &mut self.server,
+            Server {
+                child: None,
+                port: self.port,
+            },
+        );
         let status = server.terminate();
         assert!(status.success(), "broker exit status {status:?}");
-        Self::start_with(store, port, namesrv_port, args)
+        Self::start_with(
+            self.store.clone(),
+            self.port,
+            self.namesrv_port,
+            self.args.clone(),
+        )
+    }
+
+    /// SIGTERM, wait (bounded) for the exit status, and remove the store.
+    pub fn terminate(mut self) -> ExitStatus {
+        let server = std::mem::replace(
+            &mut self.server,
+            Server {
+                child: None,
+                port: self.port,
+            },
+        );
+        server.terminate()
     }
 
     /// A connection to the broker.
