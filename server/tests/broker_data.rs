@@ -455,6 +455,32 @@ fn sends_validate_auto_create_and_batch_like_java() {
         &[("offset", &(phys + 1).to_string())],
     ));
     assert_eq!(missing.code, response_code::SYSTEM_ERROR);
+    // QUERY_MESSAGE by key (the batch's inner messages carry KEYS k0..k2).
+    let q = c.call(request(
+        request_code::QUERY_MESSAGE,
+        &[
+            ("topic", "Batch"),
+            ("key", "k1"),
+            ("maxNum", "32"),
+            ("beginTimestamp", "0"),
+            ("endTimestamp", &i64::MAX.to_string()),
+        ],
+    ));
+    assert_eq!(q.code, response_code::SUCCESS, "{:?}", q.remark);
+    let found = records(&q);
+    assert_eq!(found.len(), 1);
+    assert_eq!(properties::get(&found[0].2, "KEYS"), Some("k1"));
+    let q = c.call(request(
+        request_code::QUERY_MESSAGE,
+        &[
+            ("topic", "Batch"),
+            ("key", "nope"),
+            ("maxNum", "32"),
+            ("beginTimestamp", "0"),
+            ("endTimestamp", &i64::MAX.to_string()),
+        ],
+    ));
+    assert_eq!(q.code, response_code::QUERY_NOT_FOUND);
     // Topic and consume stats (object-keyed maps).
     let stats = c.call(request(
         request_code::GET_TOPIC_STATS_INFO,

@@ -39,6 +39,8 @@ pub mod internal {
     pub const COMMITTED_OFFSET: i32 = -1005;
     /// Min/max offsets and store times of a queue (queue owner).
     pub const QUEUE_STATS: i32 = -1006;
+    /// Records indexed under a key in this shard's index (every shard).
+    pub const QUERY_SHARD: i32 = -1007;
 
     /// An ENSURE_TOPIC request.
     pub fn ensure_topic_request(
@@ -75,7 +77,8 @@ pub fn route(cmd: &RemotingCommand, shards: usize) -> Route {
         | request_code::LITE_PULL_MESSAGE
         | request_code::QUERY_CONSUMER_OFFSET
         | request_code::GET_TOPIC_STATS_INFO
-        | request_code::GET_CONSUME_STATS => Route::Front,
+        | request_code::GET_CONSUME_STATS
+        | request_code::QUERY_MESSAGE => Route::Front,
         request_code::VIEW_MESSAGE_BY_ID => Route::Shard(stats::shard_of_offset(cmd, shards)),
         request_code::GET_MAX_OFFSET
         | request_code::GET_MIN_OFFSET
@@ -107,6 +110,7 @@ pub async fn front(
         }
         request_code::GET_TOPIC_STATS_INFO => stats::topic_stats(broker, conn, cmd).await,
         request_code::GET_CONSUME_STATS => stats::consume_stats(broker, conn, cmd).await,
+        request_code::QUERY_MESSAGE => stats::query_message(broker, conn, cmd).await,
         _ => not_supported(&cmd),
     }
 }
@@ -166,6 +170,7 @@ pub async fn dispatch(
         request_code::VIEW_MESSAGE_BY_ID => stats::view_message(broker, cmd).await,
         internal::QUEUE_HEAD => queue_offsets::queue_head(broker, cmd).await,
         internal::QUEUE_STATS => stats::queue_stats(broker, cmd).await,
+        internal::QUERY_SHARD => stats::query_shard(broker, cmd).await,
         _ => not_supported(cmd),
     };
     Some(reply)

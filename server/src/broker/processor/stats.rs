@@ -1,5 +1,7 @@
-//! VIEW_MESSAGE_BY_ID (33), GET_TOPIC_STATS_INFO (202) and GET_CONSUME_STATS (208)
-//! (protocol.md §2.9, §2.17, §4.6).
+//! VIEW_MESSAGE_BY_ID (33), QUERY_MESSAGE (12), GET_TOPIC_STATS_INFO (202) and
+//! GET_CONSUME_STATS (208) (protocol.md §2.9, §2.17, §4.6).
+//!
+//! QUERY_MESSAGE asks every shard's index (each shard indexes its own log) and merges.
 //!
 //! VIEW_MESSAGE_BY_ID runs on the shard whose log holds the physical offset (the shard id is
 //! in the offset's top bits). The two stats codes run on the receiving shard and gather one
@@ -14,7 +16,8 @@ use rmq_protocol::body::{
     TopicStatsTable,
 };
 use rmq_protocol::header::{
-    GetConsumeStatsRequestHeader, GetTopicStatsInfoRequestHeader, ViewMessageRequestHeader,
+    GetConsumeStatsRequestHeader, GetTopicStatsInfoRequestHeader, QueryMessageRequestHeader,
+    QueryMessageResponseHeader, ViewMessageRequestHeader,
 };
 use rmq_protocol::message::record::RecordView;
 use rmq_protocol::{ExtFields, RemotingCommand};
@@ -272,4 +275,94 @@ pub async fn consume_stats(
         }
     }
     success(&cmd).with_body(stats.encode())
+}
+
+/// Internal (every shard): this shard's records indexed under `topic#key`.
+pub async fn query_shard(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
+    let Some(data) = broker.data().await else {
+        return error(cmd, response_code::SERVICE_NOT_AVAILABLE, "store not open");
+    };
+    let h = match cmd.decode_header::<QueryMessageRequestHeader>() {
+        Ok(h) => h,
+        Err(e) => return header_error(cmd, &e),
+    };
+    let max = usize::try_from(h.max_num.max(1)).unwrap_or(1);
+    let result = data
+        .store
+        .query_by_key(&h.topic, &h.key, max, h.begin_timestamp, h.end_timestamp)
+        .await;
+    let mut body = bytes::BytesMut::new();
+    for m in &result.messages {
+        body.extend_from_slice(m);
+    }
+    success(cmd)
+        .with_header(&QueryMessageResponseHeader {
+            index_last_update_timestamp: result.index_last_update_timestamp,
+            index_last_update_phyoffset: result.index_last_update_phy_offset,
+        })
+        .with_body(body.freeze())
+}
+
+/// QUERY_MESSAGE: the records indexed under `topic#key` on every shard, at most `maxNum`
+/// (`defaultQueryMaxNum` for a unique-key query); QUERY_NOT_FOUND when none.
+pub async fn query_message(
+    broker: &Rc<Broker>,
+    conn: &ConnectionInfo,
+    cmd: RemotingCommand,
+) -> RemotingCommand {
+    let mut h = match cmd.decode_header::<QueryMessageRequestHeader>() {
+        Ok(h) => h,
+        Err(e) => return header_error(&cmd, &e),
+    };
+    if cmd.ext_fields.get("_UNIQUE_KEY_QUERY") == Some("true") {
+        h.max_num = i32::try_from(broker.config.default_query_max_num).unwrap_or(32);
+    }
+    let max = usize::try_from(h.max_num.max(1)).unwrap_or(1);
+    let mut ask =
+        RemotingCommand::new_request(internal::QUERY_SHARD, ExtFields::new()).with_header(&h);
+    ask.opaque = cmd.opaque;
+    let mut body = bytes::BytesMut::new();
+    let (mut count, mut last_ts, mut last_phy) = (0usize, 0i64, 0i64);
+    for shard in 0..broker.shard.count {
+        let Ok(Some(r)) = broker
+            .shard
+            .call_shard(shard, ServiceKind::Broker, conn.clone(), ask.clone())
+            .await
+        else {
+            return error(
+                &cmd,
+                response_code::SYSTEM_BUSY,
+                SYSTEM_BUSY_OVERLOAD_REMARK,
+            );
+        };
+        if r.code != response_code::SUCCESS {
+            return RemotingCommand::response_to(&cmd, r.code, r.remark);
+        }
+        if let Ok(rh) = r.decode_header::<QueryMessageResponseHeader>() {
+            last_ts = last_ts.max(rh.index_last_update_timestamp);
+            last_phy = last_phy.max(rh.index_last_update_phyoffset);
+        }
+        let mut records = r.body.as_deref().unwrap_or_default();
+        while count < max && !records.is_empty() {
+            let Ok(view) = RecordView::parse(records) else {
+                break;
+            };
+            body.extend_from_slice(&records[..view.total_size()]);
+            records = &records[view.total_size()..];
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return error(
+            &cmd,
+            response_code::QUERY_NOT_FOUND,
+            "can not find message, maybe time range not correct",
+        );
+    }
+    success(&cmd)
+        .with_header(&QueryMessageResponseHeader {
+            index_last_update_timestamp: last_ts,
+            index_last_update_phyoffset: last_phy,
+        })
+        .with_body(body.freeze())
 }
