@@ -65,6 +65,9 @@ pub struct ClientRegistry {
     channels: HashMap<ConnectionId, Channel>,
     producers: BTreeMap<String, BTreeSet<ConnectionId>>,
     consumers: BTreeMap<String, ConsumerGroup>,
+    /// Bumped whenever `consumers` changes (what the shards' read-only copies hold), so the
+    /// owner knows when to broadcast without comparing the maps.
+    consumers_generation: u64,
 }
 
 impl ClientRegistry {
@@ -139,6 +142,7 @@ impl ClientRegistry {
     /// changed (upstream `ConsumerGroupInfo.updateChannel || updateSubscription`).
     fn register_consumer(&mut self, id: ConnectionId, data: &ConsumerData) -> bool {
         let group = self.consumers.entry(data.group_name.clone()).or_default();
+        let before = group.clone();
         let joined = group.channels.insert(id);
         group.consume_type = data.consume_type;
         group.message_model = data.message_model;
@@ -158,6 +162,9 @@ impl ClientRegistry {
                 })
             });
         group.subscriptions = subscriptions;
+        if *group != before {
+            self.consumers_generation += 1;
+        }
         joined || !same
     }
 
@@ -182,6 +189,7 @@ impl ClientRegistry {
             if let Some(group) = self.consumers.get_mut(g) {
                 if group.channels.remove(&conn) {
                     changed.push(g.to_string());
+                    self.consumers_generation += 1;
                 }
                 if group.channels.is_empty() {
                     self.consumers.remove(g);
@@ -208,6 +216,9 @@ impl ClientRegistry {
             }
             !group.channels.is_empty()
         });
+        if !changed.is_empty() {
+            self.consumers_generation += 1;
+        }
         changed
     }
 
@@ -312,6 +323,11 @@ impl ClientRegistry {
         &self.consumers
     }
 
+    /// Changes whenever [`Self::consumer_groups`] changes.
+    pub fn consumers_generation(&self) -> u64 {
+        self.consumers_generation
+    }
+
     /// How many channels are registered.
     pub fn channel_count(&self) -> usize {
         self.channels.len()
@@ -379,6 +395,11 @@ mod tests {
             r.heartbeat(&conn(1), LanguageCode::Java, 409, &hb, 10),
             Some(vec![])
         );
+        // Only real changes move the generation the owner broadcasts on.
+        let generation = r.consumers_generation();
+        r.heartbeat(&conn(1), LanguageCode::Java, 409, &hb, 15)
+            .unwrap();
+        assert_eq!(r.consumers_generation(), generation);
         let hb2 = heartbeat("c2", Some(("CG", "*")), None);
         assert_eq!(
             r.heartbeat(&conn(2), LanguageCode::Cpp, 409, &hb2, 10),
@@ -399,7 +420,9 @@ mod tests {
         assert_eq!(cc.subscription_table["T"].sub_string, "TagA");
         assert_eq!(r.groups_subscribing("T"), vec!["CG".to_string()]);
         // Unregister, close and expiry each leave the group.
+        let generation = r.consumers_generation();
         assert_eq!(r.unregister(2, None, Some("CG")), vec!["CG".to_string()]);
+        assert!(r.consumers_generation() > generation);
         assert_eq!(r.consumer_ids("CG"), vec!["c1".to_string()]);
         assert_eq!(r.channel_count(), 1);
         assert_eq!(r.remove_channel(1), vec!["CG".to_string()]);

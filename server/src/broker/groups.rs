@@ -117,6 +117,21 @@ impl GroupTable {
         existed
     }
 
+    /// The version of the table.
+    pub fn data_version(&self) -> DataVersion {
+        self.data_version
+    }
+
+    /// How many groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Whether there are no groups (never true after `load`).
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
     /// The table as `subscriptionGroup.json` / GET_ALL_SUBSCRIPTIONGROUP_CONFIG see it.
     pub fn wrapper(&self) -> SubscriptionGroupWrapper {
         SubscriptionGroupWrapper {

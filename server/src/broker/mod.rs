@@ -249,13 +249,16 @@ impl Broker {
             let mut s = self.owner().state.borrow_mut();
             let before = (
                 s.topics.data_version(),
-                s.groups.wrapper().data_version,
-                s.clients.consumer_groups().clone(),
+                s.groups.data_version(),
+                s.clients.consumers_generation(),
             );
             let result = f(&mut s);
-            let changed = before.0 != s.topics.data_version()
-                || before.1 != s.groups.wrapper().data_version
-                || before.2 != *s.clients.consumer_groups();
+            let changed = before
+                != (
+                    s.topics.data_version(),
+                    s.groups.data_version(),
+                    s.clients.consumers_generation(),
+                );
             (result, changed)
         };
         if changed {

@@ -72,13 +72,8 @@ pub fn runtime_info(
     put("bootTimestamp", broker.boot_ms.to_string());
     put("runtime", uptime_text(now - broker.boot_ms));
     put("shards", broker.shard.count.to_string());
-    let (topics, groups, channels) = broker.with_state(|s| {
-        (
-            s.topics.len(),
-            s.groups.wrapper().subscription_group_table.len(),
-            s.clients.channel_count(),
-        )
-    });
+    let (topics, groups, channels) =
+        broker.with_state(|s| (s.topics.len(), s.groups.len(), s.clients.channel_count()));
     put("topicCount", topics.to_string());
     put("subscriptionGroupCount", groups.to_string());
     put("clientChannelCount", channels.to_string());
