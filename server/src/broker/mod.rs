@@ -547,10 +547,14 @@ impl crate::shard::ShardServices for BrokerServices {
             crate::namesrv::start_on_shard(shard, n)?;
         }
         let broker = Broker::start(shard, self.config.clone(), embedded.clone())?;
-        let data = data::DataPlane::open(shard, &self.config)
-            .await
-            .map_err(ServerError::Init)?;
-        broker.set_data(data);
+        match data::DataPlane::open(shard, &self.config).await {
+            Ok(data) => broker.set_data(data),
+            Err(e) => {
+                // Requests forwarded here meanwhile get "store not open" instead of waiting.
+                broker.data_opened.close();
+                return Err(ServerError::Init(e));
+            }
+        }
         SHARD_BROKER.with(|b| *b.borrow_mut() = Some(Rc::clone(&broker)));
         let main_port = self.config.listen_port;
         // listenPort >= 3 is checked by the config.
