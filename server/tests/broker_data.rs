@@ -430,6 +430,7 @@ fn sends_validate_auto_create_and_batch_like_java() {
     .with_body(body.clone());
     let r = c.call(cpp);
     assert_eq!(r.code, response_code::SUCCESS);
+    let cpp_msg_id = r.ext_fields.get("msgId").unwrap().to_string();
     assert_eq!(header_i64(&r, "queueOffset"), 3);
     assert_eq!(r.ext_fields.get("msgId").unwrap().len(), 32);
     let all = records(&c.call(pull("CG", "Batch", 0, 0, 32, None, "*")));
@@ -542,6 +543,45 @@ fn sends_validate_auto_create_and_batch_like_java() {
     let dead = records(&dlq);
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].1, b"dead");
+
+    // CONSUMER_SEND_MSG_BACK: a copy in %RETRY%DG with reconsumeTimes + 1 and RETRY_TOPIC;
+    // at maxReconsumeTimes it goes to %DLQ%DG instead.
+    let (_, phys) = rmq_protocol::message::id::decode_offset_msg_id(&cpp_msg_id).unwrap();
+    let back = |c: &mut Client, max: &str| {
+        c.call_collecting(request(
+            request_code::CONSUMER_SEND_MSG_BACK,
+            &[
+                ("offset", &phys.to_string()),
+                ("group", "DG"),
+                ("delayLevel", "0"),
+                ("maxReconsumeTimes", max),
+            ],
+        ))
+        .0
+    };
+    assert_eq!(back(&mut c, "16").code, response_code::SUCCESS);
+    let (retry, _) = c.call_collecting(pull("DG", "%RETRY%DG", 0, 1, 32, None, "*"));
+    assert_eq!(retry.code, response_code::SUCCESS, "{:?}", retry.remark);
+    let copy = RecordView::parse(retry.body.as_deref().unwrap()).unwrap();
+    assert_eq!(copy.body(), body.as_slice());
+    assert_eq!(copy.reconsume_times(), 1);
+    assert_eq!(
+        properties::get(copy.properties(), "RETRY_TOPIC"),
+        Some("Batch")
+    );
+    assert_eq!(properties::get(copy.properties(), "DELAY"), Some("3"));
+    assert_eq!(back(&mut c, "0").code, response_code::SUCCESS);
+    let (dlq, _) = c.call_collecting(pull("DG", "%DLQ%DG", 0, 1, 32, None, "*"));
+    assert_eq!(dlq.code, response_code::SUCCESS, "{:?}", dlq.remark);
+    let bad = c.call_collecting(request(
+        request_code::CONSUMER_SEND_MSG_BACK,
+        &[
+            ("offset", &(phys + 1).to_string()),
+            ("group", "DG"),
+            ("delayLevel", "0"),
+        ],
+    ));
+    assert_eq!(bad.0.code, response_code::SYSTEM_ERROR);
 
     // A new group on a queue whose first message is in memory starts at 0 (C++ rule).
     let q = c.call(request(

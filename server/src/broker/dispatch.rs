@@ -17,7 +17,7 @@ use rmq_protocol::RemotingCommand;
 
 use super::processor::{
     broker_info, client_admin, client_manage, consumer_manage, group_admin, pull, queue_offsets,
-    send, stats, topic_admin,
+    send, send_back, stats, topic_admin,
 };
 use super::Broker;
 use crate::shard::{ConnectionInfo, ShardId, CONTROL_PLANE_SHARD};
@@ -78,7 +78,8 @@ pub fn route(cmd: &RemotingCommand, shards: usize) -> Route {
         | request_code::QUERY_CONSUMER_OFFSET
         | request_code::GET_TOPIC_STATS_INFO
         | request_code::GET_CONSUME_STATS
-        | request_code::QUERY_MESSAGE => Route::Front,
+        | request_code::QUERY_MESSAGE
+        | request_code::CONSUMER_SEND_MSG_BACK => Route::Front,
         request_code::VIEW_MESSAGE_BY_ID => Route::Shard(stats::shard_of_offset(cmd, shards)),
         request_code::GET_MAX_OFFSET
         | request_code::GET_MIN_OFFSET
@@ -111,6 +112,7 @@ pub async fn front(
         request_code::GET_TOPIC_STATS_INFO => stats::topic_stats(broker, conn, cmd).await,
         request_code::GET_CONSUME_STATS => stats::consume_stats(broker, conn, cmd).await,
         request_code::QUERY_MESSAGE => stats::query_message(broker, conn, cmd).await,
+        request_code::CONSUMER_SEND_MSG_BACK => send_back::send_back(broker, conn, cmd).await,
         _ => not_supported(&cmd),
     }
 }

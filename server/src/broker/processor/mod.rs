@@ -1,5 +1,5 @@
-//! Request processors of the broker's control plane, one module per upstream processor
-//! family. Each function takes the owner-shard [`Broker`](super::Broker), the requesting
+//! Request processors of the broker, one module per upstream processor family. Each function
+//! takes the [`Broker`](super::Broker) of the shard it runs on, the requesting
 //! connection and the request, and returns the reply Java would send (the transport drops it
 //! for oneway requests). Control-plane processors run on the control-plane shard only.
 //!
@@ -14,7 +14,8 @@
 //! - [`pull`]: PULL_MESSAGE, LITE_PULL_MESSAGE with long polling;
 //! - [`queue_offsets`]: GET_MAX/MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP,
 //!   GET_EARLIEST_MSG_STORETIME and QUERY_CONSUMER_OFFSET's store half;
-//! - [`stats`]: VIEW_MESSAGE_BY_ID, GET_TOPIC_STATS_INFO, GET_CONSUME_STATS.
+//! - [`stats`]: VIEW_MESSAGE_BY_ID, QUERY_MESSAGE, GET_TOPIC_STATS_INFO, GET_CONSUME_STATS;
+//! - [`send_back`]: CONSUMER_SEND_MSG_BACK (stored at once; no delay service yet).
 //!
 //! Data-path processors have a receiving-shard half and a queue-owner half; see
 //! `broker::dispatch`.
@@ -27,5 +28,6 @@ pub mod group_admin;
 pub mod pull;
 pub mod queue_offsets;
 pub mod send;
+pub mod send_back;
 pub mod stats;
 pub mod topic_admin;

@@ -65,7 +65,7 @@ fn is_batch(code: i32, h: &SendMessageRequestHeader) -> bool {
 
 /// Find `topic` in the local copy, or have the control-plane shard create it (auto-create
 /// from the default topic, a `%RETRY%` topic with 1 queue, a `%DLQ%` topic with 1 queue).
-async fn find_or_create_topic(
+pub async fn find_or_create_topic(
     broker: &Rc<Broker>,
     conn: &ConnectionInfo,
     topic: &str,
@@ -86,6 +86,52 @@ async fn find_or_create_topic(
             .as_deref()
             .and_then(|b| TopicConfig::decode(b).ok())),
         _ => Ok(None),
+    }
+}
+
+/// What the owner shard stores: everything of the record but what the store assigns.
+pub struct AppendRequest {
+    /// Topic to store into.
+    pub topic: String,
+    /// Queue (already chosen).
+    pub queue_id: i32,
+    /// Message sysFlag.
+    pub sys_flag: i32,
+    /// Born time (ms).
+    pub born_timestamp: i64,
+    /// User flag.
+    pub flag: i32,
+    /// Stored properties string.
+    pub properties: String,
+    /// Reconsume times.
+    pub reconsume_times: i32,
+    /// Whether the body is a batch body.
+    pub batch: bool,
+    /// The producer's address.
+    pub born_host: std::net::SocketAddr,
+}
+
+impl AppendRequest {
+    /// The internal APPEND request carrying `template`'s body, opaque and serialize type.
+    pub fn into_command(self, template: &RemotingCommand) -> RemotingCommand {
+        let mut req = template.clone();
+        req.code = internal::APPEND;
+        req.ext_fields = rmq_protocol::ExtFields::new();
+        req.ext_fields.insert(key::TOPIC, self.topic);
+        req.ext_fields
+            .insert(key::QUEUE_ID, self.queue_id.to_string());
+        req.ext_fields
+            .insert(key::SYS_FLAG, self.sys_flag.to_string());
+        req.ext_fields
+            .insert(key::BORN_TIMESTAMP, self.born_timestamp.to_string());
+        req.ext_fields.insert(key::FLAG, self.flag.to_string());
+        req.ext_fields.insert(key::PROPERTIES, self.properties);
+        req.ext_fields
+            .insert(key::RECONSUME_TIMES, self.reconsume_times.to_string());
+        req.ext_fields.insert(key::BATCH, self.batch.to_string());
+        req.ext_fields
+            .insert(key::BORN_HOST, self.born_host.to_string());
+        req
     }
 }
 
@@ -226,20 +272,18 @@ pub async fn front(
     } else {
         stored_properties(&props, &config.broker_cluster_name)
     };
-    let mut req = cmd.clone();
-    req.code = internal::APPEND;
-    req.ext_fields = rmq_protocol::ExtFields::new();
-    req.ext_fields.insert(key::TOPIC, topic.clone());
-    req.ext_fields.insert(key::QUEUE_ID, queue_id.to_string());
-    req.ext_fields.insert(key::SYS_FLAG, sys_flag.to_string());
-    req.ext_fields
-        .insert(key::BORN_TIMESTAMP, h.born_timestamp.to_string());
-    req.ext_fields.insert(key::FLAG, h.flag.to_string());
-    req.ext_fields.insert(key::PROPERTIES, stored_props);
-    req.ext_fields
-        .insert(key::RECONSUME_TIMES, reconsume_times.to_string());
-    req.ext_fields.insert(key::BATCH, batch.to_string());
-    req.ext_fields.insert(key::BORN_HOST, conn.peer.to_string());
+    let req = AppendRequest {
+        topic: topic.clone(),
+        queue_id,
+        sys_flag,
+        born_timestamp: h.born_timestamp,
+        flag: h.flag,
+        properties: stored_props,
+        reconsume_times,
+        batch,
+        born_host: conn.peer,
+    }
+    .into_command(&cmd);
     // The queue id fits a u32: it was checked against the topic's queue count.
     let owner = queue_owner_shard(
         &topic,
@@ -260,7 +304,8 @@ pub async fn front(
     }
 }
 
-fn random_queue(write_queues: i32) -> i32 {
+/// A random queue id in `0..write_queues`.
+pub fn random_queue(write_queues: i32) -> i32 {
     let n = u32::try_from(write_queues.max(1)).unwrap_or(1);
     let mut bytes = [0u8; 4];
     // SAFETY: getrandom writes at most `bytes.len()` bytes into the valid buffer given.
