@@ -564,4 +564,6 @@ fn registration_keeps_one_connection_open_and_routes_leave_with_the_broker() {
     )
         == response_code::TOPIC_NOT_EXIST));
     assert!(namesrv.terminate().success());
+    let _ = std::fs::remove_dir_all(&store);
+    let _ = std::fs::remove_dir_all(&ns_dir);
 }
