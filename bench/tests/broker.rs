@@ -5,10 +5,6 @@
 //! The broker binary is the workspace's own `rmq-broker`, next to `rmq-bench` in the target
 //! directory; if it is not built yet the test builds it with the same cargo. Every process is
 //! killed when the test ends (also on failure) and every step is bounded in time.
-//!
-//! Ignored until the broker's SEND and PULL processors are on `main` (the broker branch has the
-//! control plane only at the time of writing): run with `cargo test -p rmq-bench --test broker
-//! -- --ignored`.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -108,7 +104,6 @@ fn summary(out: &str) -> serde_json::Value {
 }
 
 #[test]
-#[ignore = "needs the broker's SEND and PULL processors on main"]
 fn produce_then_consume_counts_match_with_zero_errors() {
     let store = std::env::temp_dir().join(format!("rmq-bench-it-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&store);
