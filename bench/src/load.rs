@@ -380,10 +380,42 @@ async fn produce_thread(
     Ok(())
 }
 
+/// When the first and the last message of a consume run arrived (us since the epoch; 0 until
+/// one did), so a backlog's drain rate is measured over the time it took, not the idle tail.
+#[derive(Default)]
+pub struct ArrivalWindow {
+    first_us: AtomicI64,
+    last_us: AtomicI64,
+}
+
+impl ArrivalWindow {
+    fn mark(&self, now: i64) {
+        let _ = self
+            .first_us
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_us.store(now, Ordering::Relaxed);
+    }
+
+    /// Seconds from the first to the last arrival (None before two arrivals apart).
+    pub fn seconds(&self) -> Option<f64> {
+        let (first, last) = (
+            self.first_us.load(Ordering::Relaxed),
+            self.last_us.load(Ordering::Relaxed),
+        );
+        (first > 0 && last > first).then(|| (last - first) as f64 / 1e6)
+    }
+
+    /// The last arrival (0 if none).
+    pub fn last_us(&self) -> i64 {
+        self.last_us.load(Ordering::Relaxed)
+    }
+}
+
 async fn consume_thread(
     opts: Arc<LoadOptions>,
     stats: Arc<Stats>,
-    last_message_at_us: Arc<AtomicI64>,
+    window: Arc<ArrivalWindow>,
+    since_us: Option<i64>,
     index: usize,
 ) -> Result<(), String> {
     let pool = Rc::new(ConnectionPool::with_serialize_type(1, opts.serialize_type));
@@ -398,29 +430,44 @@ async fn consume_thread(
     config.pull_batch_size = opts.pull_batch;
     config.consume_batch_size = usize::try_from(opts.pull_batch).unwrap_or(32).max(1);
     let recorder_stats = Arc::clone(&stats);
-    let last = Arc::clone(&last_message_at_us);
     let listener = Listener::Concurrently(Rc::new(move |msgs| {
         let r = recorder_stats.recorder(index);
         let now = now_us();
-        let mut bytes = 0;
+        let (mut count, mut bytes) = (0, 0);
         for m in msgs {
-            bytes += m.body.len() as u64;
-            if let Some(sent) = stamped_time_us(&m.body) {
+            let stamp = stamped_time_us(&m.body);
+            // e2e: messages from before this run (a backlog) are not this run's traffic.
+            if let Some(since) = since_us {
+                if stamp.is_none_or(|t| t < since) {
+                    continue;
+                }
+            }
+            if let Some(sent) = stamp {
                 r.record_latency_us(u64::try_from(now - sent).unwrap_or(0));
             }
+            count += 1;
+            bytes += m.body.len() as u64;
         }
-        r.record(msgs.len() as u64, bytes, None);
-        last.store(now, Ordering::Relaxed);
+        if count > 0 {
+            r.record(count, bytes, None);
+            window.mark(now);
+        }
         ConcurrentlyStatus::Success
     }));
     let consumer =
         PushConsumer::new(config, Rc::clone(&pool), listener).map_err(|e| e.to_string())?;
     pool.set_request_handler(consumer.request_handler());
     consumer.subscribe(&opts.topic, opts.tags.as_deref().unwrap_or("*"));
-    consumer
-        .start()
-        .await
-        .map_err(|e| format!("consumer start: {e}"))?;
+    // A topic created a moment ago reaches the NameServer with the broker's next
+    // registration: retry the start (route lookup) for a while.
+    let mut attempts = 0;
+    while let Err(e) = consumer.start().await {
+        attempts += 1;
+        if attempts >= 40 || stats.stopping() {
+            return Err(format!("consumer start: {e}"));
+        }
+        glommio::timer::sleep(Duration::from_millis(250)).await;
+    }
     while !stats.stopping() {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
@@ -437,7 +484,7 @@ fn sleep_until_done(
     control: &RunControl,
     threads: usize,
     opts: &LoadOptions,
-    extra_done: impl Fn() -> bool,
+    mut extra_done: impl FnMut() -> bool,
 ) {
     loop {
         std::thread::sleep(Duration::from_millis(20));
@@ -583,14 +630,19 @@ pub fn run_consume(opts: LoadOptions) -> Result<Summary, String> {
     print_params(&opts, "consume");
     let threads = opts.threads.max(1);
     let stats = Stats::new(threads);
-    // Consumption is not budgeted per claim; the count is checked below.
     let control = RunControl::new(None);
-    let last = Arc::new(AtomicI64::new(0));
+    let window = Arc::new(ArrivalWindow::default());
     let opts = Arc::new(opts);
     let handles = {
-        let (opts, stats, last) = (Arc::clone(&opts), Arc::clone(&stats), Arc::clone(&last));
+        let (opts, stats, window) = (Arc::clone(&opts), Arc::clone(&stats), Arc::clone(&window));
         spawn_threads(threads, &control, move |i| {
-            consume_thread(Arc::clone(&opts), Arc::clone(&stats), Arc::clone(&last), i)
+            consume_thread(
+                Arc::clone(&opts),
+                Arc::clone(&stats),
+                Arc::clone(&window),
+                None,
+                i,
+            )
         })
     };
     let reporter = {
@@ -599,27 +651,16 @@ pub fn run_consume(opts: LoadOptions) -> Result<Summary, String> {
     };
     let target = opts.messages;
     let idle = opts.idle_exit;
-    let stats_for_done = Arc::clone(&stats);
-    let first_at = std::sync::Mutex::new(None::<Instant>);
+    let mut ended_early = false;
     sleep_until_done(&stats, &control, threads, &opts, || {
-        let consumed = stats_for_done.totals().messages;
-        if consumed > 0 {
-            let mut f = first_at
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f.get_or_insert_with(Instant::now);
-        }
-        if target.is_some_and(|t| consumed >= t) {
-            return true;
-        }
-        if let (Some(idle), true) = (idle, consumed > 0) {
-            let last_us = last.load(Ordering::Relaxed);
-            return now_us() - last_us > i64::try_from(idle.as_micros()).unwrap_or(i64::MAX);
-        }
-        false
+        let consumed = stats.totals().messages;
+        let idle_out = idle.is_some_and(|idle| {
+            consumed > 0
+                && now_us() - window.last_us() > i64::try_from(idle.as_micros()).unwrap_or(i64::MAX)
+        });
+        ended_early = target.is_some_and(|t| consumed >= t) || idle_out;
+        ended_early
     });
-    // Measure from the first to the last message when the run ended on idleness or count.
-    let end = Instant::now();
     stats.request_stop();
     for h in handles {
         let _ = h.join();
@@ -628,19 +669,15 @@ pub fn run_consume(opts: LoadOptions) -> Result<Summary, String> {
     if control.failed() && stats.totals().messages == 0 {
         return Err("every consumer thread failed".into());
     }
-    let mut seconds = stats.elapsed().as_secs_f64();
-    if idle.is_some() {
-        let last_us = last.load(Ordering::Relaxed);
-        let idle_tail = (now_us() - last_us) as f64 / 1e6 - end.elapsed().as_secs_f64();
-        if let Some(first) = *first_at
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
-            seconds =
-                (first.elapsed().as_secs_f64() - end.elapsed().as_secs_f64() - idle_tail.max(0.0))
-                    .max(1e-3);
-        }
-    }
+    // A run that ended on its count or on idleness is measured from the first to the last
+    // message (the drain of a backlog); a timed run over its whole duration.
+    let seconds = if ended_early {
+        window
+            .seconds()
+            .unwrap_or_else(|| stats.elapsed().as_secs_f64())
+    } else {
+        stats.elapsed().as_secs_f64()
+    };
     let mut summary = Summary::new(
         "consume",
         opts.msg_size,
@@ -669,20 +706,30 @@ pub fn run_e2e(mut opts: LoadOptions) -> Result<Summary, String> {
     let consume_stats = Stats::new(threads);
     let produce_control = RunControl::new(opts.messages);
     let consume_control = RunControl::new(None);
-    let last = Arc::new(AtomicI64::new(0));
+    let window = Arc::new(ArrivalWindow::default());
+    let since = now_us();
     let opts = Arc::new(opts);
     let consumers = {
-        let (opts, stats, last) = (
+        let (opts, stats, window) = (
             Arc::clone(&opts),
             Arc::clone(&consume_stats),
-            Arc::clone(&last),
+            Arc::clone(&window),
         );
         spawn_threads(threads, &consume_control, move |i| {
-            consume_thread(Arc::clone(&opts), Arc::clone(&stats), Arc::clone(&last), i)
+            consume_thread(
+                Arc::clone(&opts),
+                Arc::clone(&stats),
+                Arc::clone(&window),
+                Some(since),
+                i,
+            )
         })
     };
-    // Let the consumers join the group and take their queues before sending.
+    // Let the consumers join the group and take their queues before sending; the run's clock
+    // starts when the producers do.
     std::thread::sleep(Duration::from_secs(2));
+    produce_stats.reset();
+    consume_stats.reset();
     let producers = {
         let (opts, stats, control2) = (
             Arc::clone(&opts),
@@ -712,6 +759,8 @@ pub fn run_e2e(mut opts: LoadOptions) -> Result<Summary, String> {
     for h in producers {
         let _ = h.join();
     }
+    // The producers' time ends here; the drain below is not sending time.
+    let seconds = produce_stats.elapsed().as_secs_f64();
     // Give in-flight messages a moment to arrive.
     let sent = produce_stats.totals().messages;
     let drain_deadline = Instant::now() + Duration::from_secs(5);
@@ -725,7 +774,6 @@ pub fn run_e2e(mut opts: LoadOptions) -> Result<Summary, String> {
     let _ = reporter.join();
     let produced = produce_stats.totals();
     let consumed = consume_stats.totals();
-    let seconds = produce_stats.elapsed().as_secs_f64();
     let send_hist = produce_stats.total_histogram();
     let mut summary = Summary::new(
         "e2e",
