@@ -471,6 +471,15 @@ async fn consume_thread(
     while !stats.stopping() {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
+    let cs = consumer.stats();
+    println!(
+        "consumer {index}: queues={} pulls={} pull_errors={} flow_control_pauses={} rebalances={}",
+        consumer.assigned_queues().len(),
+        cs.pulls.get(),
+        cs.pull_errors.get(),
+        cs.flow_control_pauses.get(),
+        cs.rebalances.get()
+    );
     consumer.shutdown().await;
     // Failed pulls are the consumer's errors.
     stats
