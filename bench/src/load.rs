@@ -159,15 +159,17 @@ impl RunControl {
         })
     }
 
-    /// Claim `n` messages from the budget; false when it is used up.
-    pub fn claim(&self, n: u64) -> bool {
+    /// Claim up to `n` messages from the budget: how many were granted (0 when it is used
+    /// up), so the last batch of a run can be smaller than the others.
+    pub fn claim(&self, n: u64) -> u64 {
         match &self.budget {
-            None => true,
-            Some(b) => b
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                    left.checked_sub(n)
-                })
-                .is_ok(),
+            None => n,
+            Some(b) => match b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                (left > 0).then(|| left - left.min(n))
+            }) {
+                Ok(left) => left.min(n),
+                Err(_) => 0,
+            },
         }
     }
 
@@ -292,7 +294,7 @@ async fn produce_thread(
 
     match opts.mode {
         SendMode::Async if batch == 1 => {
-            while !stats.stopping() && control.claim(1) {
+            while !stats.stopping() && control.claim(1) == 1 {
                 pacer.wait(1).await;
                 let msg = message_for(&opts, make_body(&template), &control);
                 let stats = Arc::clone(&stats);
@@ -315,7 +317,7 @@ async fn produce_thread(
             producer.wait_for_async_sends().await;
         }
         SendMode::Oneway => {
-            while !stats.stopping() && control.claim(1) {
+            while !stats.stopping() && control.claim(1) == 1 {
                 pacer.wait(1).await;
                 let msg = message_for(&opts, make_body(&template), &control);
                 let r = stats.recorder(recorder_index);
@@ -336,7 +338,14 @@ async fn produce_thread(
                 let pacer = Rc::clone(&pacer);
                 workers.push(glommio::spawn_local(async move {
                     let r = stats.recorder(recorder_index);
-                    while !stats.stopping() && control.claim(batch) {
+                    loop {
+                        if stats.stopping() {
+                            break;
+                        }
+                        let batch = control.claim(batch);
+                        if batch == 0 {
+                            break;
+                        }
                         pacer.wait(batch).await;
                         let started = Instant::now();
                         let result = if batch == 1 {
@@ -836,10 +845,12 @@ mod tests {
     #[test]
     fn budget_is_claimed_exactly() {
         let c = RunControl::new(Some(10));
-        assert!(c.claim(4));
-        assert!(c.claim(6));
-        assert!(!c.claim(1));
+        assert_eq!(c.claim(4), 4);
+        assert_eq!(c.claim(4), 4);
+        // The last claim gets what is left.
+        assert_eq!(c.claim(4), 2);
+        assert_eq!(c.claim(1), 0);
         let unbounded = RunControl::new(None);
-        assert!(unbounded.claim(u64::MAX));
+        assert_eq!(unbounded.claim(7), 7);
     }
 }

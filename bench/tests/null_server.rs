@@ -86,7 +86,7 @@ fn every_send_mode_against_the_null_server() {
         ("async", "1", "json", true),
         ("async", "1", "rocketmq", true),
         ("sync", "1", "json", true),
-        ("sync", "10", "rocketmq", true),
+        ("sync", "7", "rocketmq", true),
         ("async", "5", "json", true),
         ("oneway", "1", "json", false),
     ] {
