@@ -103,15 +103,15 @@ fn summary(out: &str) -> serde_json::Value {
     serde_json::from_str(line).expect("summary is JSON")
 }
 
-#[test]
-fn produce_then_consume_counts_match_with_zero_errors() {
-    let store = std::env::temp_dir().join(format!("rmq-bench-it-{}", std::process::id()));
+/// A standalone broker on free ports: (process, NameServer address, broker address, store).
+fn start_broker(name: &str) -> (Process, String, String, PathBuf) {
+    let store = std::env::temp_dir().join(format!("rmq-bench-it-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&store);
     std::fs::create_dir_all(&store).expect("store dir");
     let port = free_broker_port();
     let ns_port = free_port();
     let ns = format!("127.0.0.1:{ns_port}");
-    let _broker = Process(
+    let broker = Process(
         Command::new(broker_binary())
             .args([
                 "--standalone".to_string(),
@@ -132,6 +132,12 @@ fn produce_then_consume_counts_match_with_zero_errors() {
     wait_for_port(port);
     // Registration reaches the embedded NameServer shortly after start.
     std::thread::sleep(Duration::from_secs(1));
+    (broker, ns, format!("127.0.0.1:{port}"), store)
+}
+
+#[test]
+fn produce_then_consume_counts_match_with_zero_errors() {
+    let (_broker, ns, _addr, store) = start_broker("bench");
 
     let (ok, out) = bench(
         &[
@@ -187,4 +193,123 @@ fn produce_then_consume_counts_match_with_zero_errors() {
     assert_eq!(consumed["errors"], 0, "{out}");
     assert_eq!(consumed["sent"].as_u64(), Some(sent), "{out}");
     let _ = std::fs::remove_dir_all(&store);
+}
+
+/// The client library's own calls against the broker: admin (create topic, cluster info,
+/// route, consume stats), sync / batch / ordered / oneway sends, and a lite pull consumer that
+/// reads back exactly what was sent and commits its offsets.
+#[test]
+fn client_calls_against_the_broker() {
+    use rmq_client::admin::Admin;
+    use rmq_client::lite_pull::LitePullConsumer;
+    use rmq_client::{ConnectionPool, Message, Producer, ProducerConfig, SendStatus};
+    use std::rc::Rc;
+
+    let (_broker, ns, addr, store) = start_broker("client");
+    let result = std::thread::spawn(move || {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(1024 * 1024)
+            .make()
+            .expect("executor")
+            .run(async move {
+                let pool = Rc::new(ConnectionPool::new(1));
+                let admin = Admin::new(&ns, Rc::clone(&pool)).expect("admin");
+                let created = admin
+                    .create_topic_in_cluster("ClientIT", 4, false)
+                    .await
+                    .expect("create topic");
+                assert_eq!(created, vec![addr.clone()]);
+                let info = admin.cluster_info().await.expect("cluster info");
+                assert!(!info.broker_addr_table.is_empty());
+                let mut route = None;
+                for _ in 0..100 {
+                    if let Ok(r) = admin.route("ClientIT").await {
+                        route = Some(r);
+                        break;
+                    }
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                }
+                let route = route.expect("route of the created topic");
+                assert_eq!(route.queue_datas[0].write_queue_nums, 4);
+
+                let producer = Producer::new(
+                    ProducerConfig::new("client_it_producer", ns.clone()),
+                    Rc::clone(&pool),
+                )
+                .expect("producer");
+                let mut sent = 0u64;
+                for i in 0..20 {
+                    let r = producer
+                        .send(&Message::new("ClientIT", format!("sync-{i}")).with_tags("A"))
+                        .await
+                        .expect("sync send");
+                    assert_eq!(r.status, SendStatus::SendOk);
+                    assert_eq!(r.offset_msg_id.len(), 32);
+                    sent += 1;
+                }
+                let batch: Vec<Message> = (0..10)
+                    .map(|i| {
+                        Message::new("ClientIT", format!("batch-{i}")).with_keys(format!("k{i}"))
+                    })
+                    .collect();
+                let r = producer.send_batch(&batch).await.expect("batch send");
+                assert_eq!(r.offset_msg_id.split(',').count(), 10);
+                sent += 10;
+                let mut first_ordered_offset = None;
+                for i in 0..5 {
+                    let r = producer
+                        .send_to_selected_queue(
+                            &Message::new("ClientIT", format!("ordered-{i}")),
+                            |_| 2,
+                        )
+                        .await
+                        .expect("ordered send");
+                    assert_eq!(r.queue.queue_id, 2);
+                    // Consecutive offsets on the chosen queue.
+                    let first = *first_ordered_offset.get_or_insert(r.queue_offset);
+                    assert_eq!(r.queue_offset, first + i);
+                    sent += 1;
+                }
+                producer
+                    .send_oneway(&Message::new("ClientIT", "oneway"))
+                    .await
+                    .expect("oneway send");
+                sent += 1;
+                producer.shutdown().await;
+
+                let consumer = LitePullConsumer::new("client_it_group", &ns, Rc::clone(&pool))
+                    .expect("consumer");
+                let queues = consumer.fetch_queues("ClientIT").await.expect("queues");
+                assert_eq!(queues.len(), 4);
+                consumer.assign(queues.clone()).await.expect("assign");
+                let mut bodies = Vec::new();
+                for _ in 0..200 {
+                    let msgs = consumer.poll().await.expect("poll");
+                    bodies.extend(
+                        msgs.iter()
+                            .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+                    );
+                    if bodies.len() as u64 >= sent {
+                        break;
+                    }
+                    if msgs.is_empty() {
+                        glommio::timer::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                bodies.sort();
+                assert_eq!(bodies.len() as u64, sent, "{bodies:?}");
+                assert!(bodies.contains(&"batch-9".to_string()));
+                assert!(bodies.contains(&"oneway".to_string()));
+                assert_eq!(consumer.commit().await, 0);
+                let stats = admin
+                    .consume_stats(&addr, "client_it_group", Some("ClientIT"))
+                    .await
+                    .expect("consume stats");
+                let committed: i64 = stats.offset_table.values().map(|o| o.consumer_offset).sum();
+                assert_eq!(committed as u64, sent);
+            });
+    })
+    .join();
+    let _ = std::fs::remove_dir_all(&store);
+    result.expect("client test body");
 }
