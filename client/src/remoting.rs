@@ -382,6 +382,14 @@ impl ConnectionPool {
     }
 }
 
+impl Drop for ConnectionPool {
+    /// A dropped pool closes its connections: pending calls fail and the sockets shut down,
+    /// instead of lingering until the peer closes them.
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
 impl Transport for ConnectionPool {
     async fn invoke(
         &self,
