@@ -137,7 +137,7 @@ fn start_broker(name: &str) -> (Process, String, String, PathBuf) {
 
 #[test]
 fn produce_then_consume_counts_match_with_zero_errors() {
-    let (_broker, ns, _addr, store) = start_broker("bench");
+    let (broker, ns, _addr, store) = start_broker("bench");
 
     let (ok, out) = bench(
         &[
@@ -192,6 +192,8 @@ fn produce_then_consume_counts_match_with_zero_errors() {
     let consumed = summary(&out);
     assert_eq!(consumed["errors"], 0, "{out}");
     assert_eq!(consumed["sent"].as_u64(), Some(sent), "{out}");
+    // Stop the broker first: it writes its config files until it exits.
+    drop(broker);
     let _ = std::fs::remove_dir_all(&store);
 }
 
@@ -205,7 +207,7 @@ fn client_calls_against_the_broker() {
     use rmq_client::{ConnectionPool, Message, Producer, ProducerConfig, SendStatus};
     use std::rc::Rc;
 
-    let (_broker, ns, addr, store) = start_broker("client");
+    let (broker, ns, addr, store) = start_broker("client");
     let result = std::thread::spawn(move || {
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .io_memory(1024 * 1024)
@@ -310,6 +312,7 @@ fn client_calls_against_the_broker() {
             });
     })
     .join();
+    drop(broker);
     let _ = std::fs::remove_dir_all(&store);
     result.expect("client test body");
 }
