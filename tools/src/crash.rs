@@ -259,8 +259,8 @@ fn run_producer(
         let (queue, seq) = match ledger.pending_retry.take() {
             Some(retry) => retry,
             None => {
-                let queue = i32::try_from(round % usize::try_from(queues).unwrap_or(1))
-                    .unwrap_or(0);
+                let queue =
+                    i32::try_from(round % usize::try_from(queues).unwrap_or(1)).unwrap_or(0);
                 round = round.wrapping_add(1);
                 let next = ledger.next_seq.entry(queue).or_insert(0);
                 let seq = *next;
@@ -281,9 +281,9 @@ fn run_producer(
                 if resp.code == response_code::SUCCESS
                     || resp.code == response_code::FLUSH_DISK_TIMEOUT =>
             {
-                let ack = ext_i64(&resp, "queueOffset").ok().zip(
-                    resp.ext_fields.get("msgId").map(str::to_string),
-                );
+                let ack = ext_i64(&resp, "queueOffset")
+                    .ok()
+                    .zip(resp.ext_fields.get("msgId").map(str::to_string));
                 match ack {
                     Some((queue_offset, msg_id)) => {
                         ledger.acked.insert(
@@ -431,7 +431,8 @@ pub fn verify_queue(
     for (index, r) in records.iter().enumerate() {
         let where_ = format!("queue {queue} offset {}", r.queue_offset);
         if usize::try_from(r.queue_offset).ok() != Some(index) {
-            f.corrupt.push(format!("{where_}: at position {index} (offsets not dense)"));
+            f.corrupt
+                .push(format!("{where_}: at position {index} (offsets not dense)"));
         }
         if !r.crc_ok || r.queue_id != queue {
             f.corrupt.push(format!(
@@ -461,7 +462,12 @@ pub fn verify_queue(
                 tag.producer, tag.seq
             )),
             Some(prev) if tag.seq == prev => {
-                if ledgers[tag.producer].attempts.get(&(queue, tag.seq)).copied() > Some(1) {
+                if ledgers[tag.producer]
+                    .attempts
+                    .get(&(queue, tag.seq))
+                    .copied()
+                    > Some(1)
+                {
                     f.retried_duplicates += 1;
                 } else {
                     f.unexpected_duplicates
@@ -516,7 +522,13 @@ fn read_queue(
     let mut out = Vec::new();
     let mut next = 0i64;
     while out.len() < VERIFY_RECORDS_PER_QUEUE_MAX {
-        let resp = client.call(remoting::pull("crash-verifier", TOPIC, queue, next, PULL_BATCH_MAX))?;
+        let resp = client.call(remoting::pull(
+            "crash-verifier",
+            TOPIC,
+            queue,
+            next,
+            PULL_BATCH_MAX,
+        ))?;
         match decode_pull(&resp)? {
             PullOutcome::Found { records, next: to } => {
                 if records.is_empty() || to <= next {
@@ -690,8 +702,9 @@ pub fn run(config: &CrashConfig, out: &mut dyn Write) -> Result<CrashSummary, Cr
     let offsets_file = store_dir.join("config").join("consumerOffset.json");
 
     let mut rng = SplitMix::new(config.seed);
-    let mut producers: Vec<ProducerLedger> =
-        (0..config.producers).map(|_| ProducerLedger::default()).collect();
+    let mut producers: Vec<ProducerLedger> = (0..config.producers)
+        .map(|_| ProducerLedger::default())
+        .collect();
     let mut consumer = ConsumerLedger::default();
     let mut offsets_after_restart: BTreeMap<i32, i64> = BTreeMap::new();
     let mut summary = CrashSummary {
@@ -851,7 +864,11 @@ pub fn run(config: &CrashConfig, out: &mut dyn Write) -> Result<CrashSummary, Cr
     writeln!(out, "{}", summary.json_line())?;
     if !summary.passed() {
         scratch.keep = true;
-        writeln!(out, "store and broker log kept in {}", scratch.path.display())?;
+        writeln!(
+            out,
+            "store and broker log kept in {}",
+            scratch.path.display()
+        )?;
     }
     Ok(summary)
 }

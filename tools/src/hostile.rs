@@ -132,7 +132,9 @@ pub fn raw_frame(header: &[u8], body: &[u8]) -> Vec<u8> {
 fn encoded(cmd: &RemotingCommand) -> Vec<u8> {
     let mut cmd = cmd.clone();
     cmd.opaque = HOSTILE_OPAQUE;
-    cmd.encode_to_bytes().map(|b| b.to_vec()).unwrap_or_default()
+    cmd.encode_to_bytes()
+        .map(|b| b.to_vec())
+        .unwrap_or_default()
 }
 
 /// The probe: GET_MAX_OFFSET of `topic` queue 0 with opaque [`PROBE_OPAQUE`].
@@ -142,7 +144,9 @@ pub fn probe_frame(topic: &str) -> Vec<u8> {
         &[("topic", topic), ("queueId", "0")],
     );
     cmd.opaque = PROBE_OPAQUE;
-    cmd.encode_to_bytes().map(|b| b.to_vec()).unwrap_or_default()
+    cmd.encode_to_bytes()
+        .map(|b| b.to_vec())
+        .unwrap_or_default()
 }
 
 /// Build one input of `kind` for topic `topic`.
@@ -166,7 +170,10 @@ pub fn generate(kind: HostileKind, topic: &str, rng: &mut SplitMix) -> HostileIn
         }
         HostileKind::HugeLength => {
             let len = rng.between(FRAME_SIZE_BYTES_MAX as u64, i32::MAX as u64);
-            let mut b = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes().to_vec();
+            let mut b = u32::try_from(len)
+                .unwrap_or(u32::MAX)
+                .to_be_bytes()
+                .to_vec();
             b.extend_from_slice(&valid[4..]);
             (b, false, Expect::Close)
         }
@@ -448,7 +455,10 @@ mod tests {
                 HostileKind::UnknownSerializeType,
             ] {
                 let input = generate(kind, "T", &mut rng);
-                assert!(check(&input.bytes).is_err(), "{kind:?} passes the frame check");
+                assert!(
+                    check(&input.bytes).is_err(),
+                    "{kind:?} passes the frame check"
+                );
                 assert!(!input.end_stream);
             }
         }
@@ -459,7 +469,10 @@ mod tests {
         let mut rng = SplitMix::new(2);
         for _ in 0..50 {
             let input = generate(HostileKind::TruncatedFrame, "T", &mut rng);
-            assert!(matches!(check(&input.bytes), Ok(FrameStatus::Partial { .. })));
+            assert!(matches!(
+                check(&input.bytes),
+                Ok(FrameStatus::Partial { .. })
+            ));
             assert!(input.end_stream);
         }
     }

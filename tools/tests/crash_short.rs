@@ -35,8 +35,16 @@ fn run(flush_mode: FlushMode, with_consumers: bool, seed: u64) {
     println!("{text}");
     let summary = summary.unwrap_or_else(|e| panic!("crash test could not run: {e}\n{text}"));
     assert!(summary.acked > 0, "nothing was acknowledged:\n{text}");
-    assert_eq!(summary.recovery_ms.len(), config.cycles, "one restart per kill");
-    assert!(summary.passed(), "faults: {:?}", &summary.faults[..summary.faults.len().min(20)]);
+    assert_eq!(
+        summary.recovery_ms.len(),
+        config.cycles,
+        "one restart per kill"
+    );
+    assert!(
+        summary.passed(),
+        "faults: {:?}",
+        &summary.faults[..summary.faults.len().min(20)]
+    );
 }
 
 #[test]

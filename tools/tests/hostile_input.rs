@@ -180,10 +180,9 @@ fn hostile_input_gets_errors_or_closes_while_good_clients_keep_working() {
             match c.recv() {
                 Ok(resp) if resp.code == response_code::SUCCESS => {}
                 Err(rmq_tools::remoting::ClientError::Closed) => {}
-                other => faults
-                    .lock()
-                    .unwrap()
-                    .push(format!("slow sender after {written} trickled bytes: {other:?}")),
+                other => faults.lock().unwrap().push(format!(
+                    "slow sender after {written} trickled bytes: {other:?}"
+                )),
             }
         });
         // Hostile threads.
@@ -242,9 +241,20 @@ fn hostile_input_gets_errors_or_closes_while_good_clients_keep_working() {
     }
     assert!(alive, "the broker died; log {}", spec.log_path.display());
     assert!(panics.is_empty(), "panics in the broker log: {panics:?}");
-    assert!(faults.is_empty(), "{} faults, first: {:?}", faults.len(), faults.first());
-    assert!(after_ok.is_ok(), "good client after the storm: {after_ok:?}");
-    assert!(good_rounds.load(Ordering::Relaxed) > 0, "the good client made no progress");
+    assert!(
+        faults.is_empty(),
+        "{} faults, first: {:?}",
+        faults.len(),
+        faults.first()
+    );
+    assert!(
+        after_ok.is_ok(),
+        "good client after the storm: {after_ok:?}"
+    );
+    assert!(
+        good_rounds.load(Ordering::Relaxed) > 0,
+        "the good client made no progress"
+    );
     assert!(
         sent.len() == HostileKind::ALL.len(),
         "not every kind was sent: {sent:?}"
