@@ -62,12 +62,17 @@ fn broker_binary() -> PathBuf {
     path
 }
 
-fn wait_for_port(port: u16) {
+/// Wait until `port` accepts connections while `process` is alive; false if it exited.
+fn wait_for_port(process: &mut Process, port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "port {port} did not open");
+        if process.0.try_wait().expect("wait").is_some() {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(25));
     }
+    process.0.try_wait().expect("wait").is_none()
 }
 
 fn bench(args: &[&str], limit: Duration) -> (bool, String) {
@@ -104,35 +109,43 @@ fn summary(out: &str) -> serde_json::Value {
 }
 
 /// A standalone broker on free ports: (process, NameServer address, broker address, store).
+/// Ports found free can be taken by another process before the broker binds them (tests run
+/// concurrently), so a broker that exits at start-up means: pick other ports and retry.
 fn start_broker(name: &str) -> (Process, String, String, PathBuf) {
     let store = std::env::temp_dir().join(format!("rmq-bench-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&store);
-    std::fs::create_dir_all(&store).expect("store dir");
-    let port = free_broker_port();
-    let ns_port = free_port();
-    let ns = format!("127.0.0.1:{ns_port}");
-    let broker = Process(
-        Command::new(broker_binary())
-            .args([
-                "--standalone".to_string(),
-                format!("--namesrvAddr={ns}"),
-                format!("--listenPort={port}"),
-                "--listenAddress=127.0.0.1".to_string(),
-                "--brokerIP1=127.0.0.1".to_string(),
-                format!("--storePathRootDir={}", store.display()),
-                "--mappedFileSizeCommitLog=67108864".to_string(),
-                "--flushDiskType=ASYNC_FLUSH".to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start rmq-broker"),
-    );
-    wait_for_port(ns_port);
-    wait_for_port(port);
-    // Registration reaches the embedded NameServer shortly after start.
-    std::thread::sleep(Duration::from_secs(1));
-    (broker, ns, format!("127.0.0.1:{port}"), store)
+    for _attempt in 0..8 {
+        let _ = std::fs::remove_dir_all(&store);
+        std::fs::create_dir_all(&store).expect("store dir");
+        let port = free_broker_port();
+        let ns_port = free_port();
+        let ns = format!("127.0.0.1:{ns_port}");
+        let mut broker = Process(
+            Command::new(broker_binary())
+                .args([
+                    "--standalone".to_string(),
+                    format!("--namesrvAddr={ns}"),
+                    format!("--listenPort={port}"),
+                    "--listenAddress=127.0.0.1".to_string(),
+                    "--brokerIP1=127.0.0.1".to_string(),
+                    format!("--storePathRootDir={}", store.display()),
+                    "--mappedFileSizeCommitLog=67108864".to_string(),
+                    "--flushDiskType=ASYNC_FLUSH".to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start rmq-broker"),
+        );
+        if !(wait_for_port(&mut broker, ns_port) && wait_for_port(&mut broker, port)) {
+            continue;
+        }
+        // Registration reaches the embedded NameServer shortly after start.
+        std::thread::sleep(Duration::from_secs(1));
+        if broker.0.try_wait().expect("wait").is_none() {
+            return (broker, ns, format!("127.0.0.1:{port}"), store);
+        }
+    }
+    panic!("rmq-broker did not start on any of 8 port choices");
 }
 
 #[test]

@@ -28,21 +28,39 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Start the null-server on a free port. A port found free can be taken by another process
+/// before the server binds it (tests run concurrently), so a server that exits at start-up, or
+/// a port that answers while our server is not alive, means: pick another port and retry.
 fn start_null_server() -> (Process, String) {
-    let port = free_port();
-    let child = Command::new(BENCH)
-        .args(["null-server", "--port", &port.to_string(), "--queues", "4"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start null-server");
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "null-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    for _attempt in 0..8 {
+        let port = free_port();
+        let mut child = Process(
+            Command::new(BENCH)
+                .args(["null-server", "--port", &port.to_string(), "--queues", "4"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start null-server"),
+        );
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut listening = false;
+        while Instant::now() < deadline {
+            if child.0.try_wait().expect("wait").is_some() {
+                break;
+            }
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                listening = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if listening && child.0.try_wait().expect("wait").is_none() {
+            return (child, addr);
+        }
     }
-    (Process(child), addr)
+    panic!("null-server did not start on any of 8 ports");
 }
 
 /// Run rmq-bench with `args` (at most 60 s) and return stdout.
