@@ -107,7 +107,8 @@ start_broker() {
   rm -rf "$store"
   say "starting $bin: broker $BROKER_ADDR, namesrv $NAMESRV, store $store"
   "$bin" --standalone --storePathRootDir="$store" --listenPort="$BROKER_PORT" \
-    --namesrvAddr="$NAMESRV" --brokerIP1=127.0.0.1 --autoCreateTopicEnable=true \
+    --namesrvAddr="$NAMESRV" --brokerIP1=127.0.0.1 --listenAddress=127.0.0.1 \
+    --autoCreateTopicEnable=true \
     >"$RUN_DIR/broker.log" 2>&1 &
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")
