@@ -21,7 +21,7 @@ const httpclient = { request() { throw new Error('http not used when nameSrv is 
 const common = { httpclient, nameSrv, clientIP: '127.0.0.1' };
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
-function emit(ev) { fs.writeSync(events, JSON.stringify(ev) + '\n'); }
+function emit(ev) { fs.writeSync(events, JSON.stringify({ t: Date.now(), ...ev }) + '\n'); }
 function bodyOf(kind, i) { return `${scenario}-${kind}-${i}-${run}`; }
 
 // Deterministic printable body of `size` bytes (same generator in every driver, see README).

@@ -11,6 +11,7 @@ ends the process if the native library hangs.
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +31,7 @@ _events_lock = threading.Lock()
 
 
 def emit(ev):
+    ev = dict(ev, t=int(time.time() * 1000))
     with _events_lock:
         _events.write(json.dumps(ev) + "\n")
         _events.flush()
@@ -92,48 +94,77 @@ def sync_send(p, kind, i, tags, body=None):
         send_event(kind, i, err=repr(e))
 
 
-class Recorder:
-    """A push consumer that records every delivery."""
+def consumer_child(name, group, expression, broadcast):
+    """Child-process body: one push consumer that records every delivery until told to stop.
 
-    def __init__(self, name, expression="*", group=None, broadcast=False):
-        self.name = name
-        self.seen = {}
-        self.lock = threading.Lock()
-        model = MessageModel.BROADCASTING if broadcast else MessageModel.CLUSTERING
-        self.consumer = PushConsumer(group or GROUP, message_model=model)
-        self.consumer.set_namesrv_addr(NAMESRV)
-        self.consumer.set_instance_name("%s_%d" % (name, os.getpid()))
-        if LOG_DIR and hasattr(self.consumer, "set_log_root_path"):
-            self.consumer.set_log_root_path(LOG_DIR)
-        # The C++ consumer has no CONSUME_FROM_FIRST_OFFSET setter: a new group starts at
-        # CONSUME_FROM_LAST_OFFSET, which the broker answers with offset 0 while the queue
-        # head is still in memory (real-clients Q3).
-        self.consumer.subscribe(TOPIC, self.on_message, expression)
-        self.consumer.start()
+    Each consumer runs in its own process because C++ 2.1.0 can crash (SIGSEGV) inside
+    PushConsumer.shutdown(), right after shutting down its message-trace producer; in a shared
+    process that would also kill the other consumer and the producer of the scenario."""
+    model = MessageModel.BROADCASTING if broadcast else MessageModel.CLUSTERING
+    consumer = PushConsumer(group, message_model=model)
+    consumer.set_namesrv_addr(NAMESRV)
+    consumer.set_instance_name("%s_%d" % (name, os.getpid()))
+    if LOG_DIR and hasattr(consumer, "set_log_root_path"):
+        consumer.set_log_root_path(LOG_DIR)
 
-    def on_message(self, msg):
-        rec = {"ev": "recv", "c": self.name, "tags": text(msg.tags), "keys": text(msg.keys),
+    def on_message(msg):
+        rec = {"ev": "recv", "c": name, "tags": text(msg.tags), "keys": text(msg.keys),
                "idx": text(msg.get_property("idx")), "queueId": msg.queue_id,
                "queueOffset": msg.queue_offset, "msgId": msg.id, "clOffset": msg.commit_log_offset}
         body = msg.body or b""
         if SCENARIO == "s8":
             i = int(rec["idx"])
             rec.update({"i": i, "len": len(body), "bodyOk": body == pattern_body(i)})
-            key = str(i)
         else:
             rec["body"] = text(body)
-            key = rec["body"]
-        with self.lock:
-            self.seen[key] = self.seen.get(key, 0) + 1
         emit(rec)
 
+    # The C++ consumer has no CONSUME_FROM_FIRST_OFFSET setter: a new group starts at
+    # CONSUME_FROM_LAST_OFFSET, which the broker answers with offset 0 while the queue head is
+    # still in memory (real-clients Q3).
+    consumer.subscribe(TOPIC, on_message, expression)
+    consumer.start()
+    sys.stdin.read()  # EOF: the parent asks us to stop (or died)
+    consumer.shutdown()
+    emit({"ev": "mark", "name": name + "-shutdown-returned"})
+    os._exit(0)
+
+
+class Recorder:
+    """A push consumer in a child process (see consumer_child); deliveries are read back from
+    the events file, which parent and children append to line by line."""
+
+    def __init__(self, name, expression="*", group=None, broadcast=False):
+        self.name = name
+        self.child = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), SCENARIO, "--consume", name, group or GROUP,
+             expression, "1" if broadcast else "0"], stdin=subprocess.PIPE)
+
     def count(self, prefix=""):
-        with self.lock:
-            return sum(1 for k in self.seen if k.startswith(prefix))
+        seen = set()
+        with open(os.environ["EVENTS"], encoding="utf-8") as f:
+            for line in f:
+                if '"recv"' not in line:
+                    continue
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue  # a line still being written
+                if ev.get("c") == self.name:
+                    key = str(ev.get("i")) if SCENARIO == "s8" else ev.get("body", "")
+                    if key.startswith(prefix):
+                        seen.add(key)
+        return len(seen)
 
     def stop(self):
-        self.consumer.shutdown()
-        emit({"ev": "mark", "name": self.name + "-stopped"})
+        self.child.stdin.close()
+        try:
+            code = self.child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            code = self.child.wait()
+        # A negative code is the signal that ended the client process (e.g. -11, SIGSEGV).
+        emit({"ev": "mark", "name": self.name + "-stopped", "exit": code})
 
 
 def s1():
@@ -289,6 +320,8 @@ def watchdog():
 
 if __name__ == "__main__":
     threading.Thread(target=watchdog, daemon=True).start()
+    if len(sys.argv) == 7 and sys.argv[2] == "--consume":
+        consumer_child(sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6] == "1")
     scenarios = {"s1": s1, "s3": s3, "s4": s4, "s5": s5, "s6": s6, "s7": s7, "s8": s8}
     if SCENARIO not in scenarios:
         sys.stderr.write("unknown scenario %s\n" % SCENARIO)

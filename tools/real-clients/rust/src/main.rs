@@ -42,6 +42,9 @@ struct Ctx {
 
 impl Ctx {
     fn emit(&self, ev: &Value) {
+        let mut ev = ev.clone();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        ev["t"] = json!(u64::try_from(now.as_millis()).unwrap_or(u64::MAX));
         let mut f = self.events.lock().expect("event sink poisoned");
         // A lost event shows up as a FAIL in check.py; nothing more to do here.
         let _ = writeln!(f, "{ev}");
