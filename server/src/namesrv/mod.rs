@@ -32,10 +32,10 @@ use rmq_protocol::header::{
     AddWritePermOfBrokerRequestHeader, AddWritePermOfBrokerResponseHeader,
     DeleteKvConfigRequestHeader, DeleteTopicFromNamesrvRequestHeader, GetKvConfigRequestHeader,
     GetKvConfigResponseHeader, GetKvListByNamespaceRequestHeader, GetRouteInfoRequestHeader,
-    GetTopicsByClusterRequestHeader, HeaderError, PutKvConfigRequestHeader,
-    QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
-    RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
-    WipeWritePermOfBrokerRequestHeader, WipeWritePermOfBrokerResponseHeader,
+    GetTopicsByClusterRequestHeader, PutKvConfigRequestHeader, QueryDataVersionRequestHeader,
+    QueryDataVersionResponseHeader, RegisterBrokerRequestHeader, RegisterBrokerResponseHeader,
+    UnregisterBrokerRequestHeader, WipeWritePermOfBrokerRequestHeader,
+    WipeWritePermOfBrokerResponseHeader,
 };
 use rmq_protocol::RemotingCommand;
 
@@ -45,7 +45,9 @@ use crate::config::NamesrvConfig;
 use crate::shard::mesh::{MeshService, OwnerFuture, Snapshot};
 use crate::shard::{ConnectionInfo, ServiceKind, Shard, ShardMessage, CONTROL_PLANE_SHARD};
 use crate::transport::{Connection, Service};
-use crate::wire::{request_code_not_supported_remark, SYSTEM_BUSY_OVERLOAD_REMARK};
+use crate::wire::{
+    error, header_error, request_code_not_supported_remark, success, SYSTEM_BUSY_OVERLOAD_REMARK,
+};
 
 /// KV namespace of ordered-topic configs (`NamesrvUtil.NAMESPACE_ORDER_TOPIC_CONFIG`).
 pub const NAMESPACE_ORDER_TOPIC_CONFIG: &str = "ORDER_TOPIC_CONFIG";
@@ -441,26 +443,6 @@ impl Namesrv {
             Err(e) => error(cmd, response_code::SYSTEM_ERROR, &e.to_string()),
         }
     }
-}
-
-/// A SUCCESS reply with an (empty) extFields map, as Java sends.
-fn success(cmd: &RemotingCommand) -> RemotingCommand {
-    let mut r = RemotingCommand::response_to(cmd, response_code::SUCCESS, None);
-    r.has_ext_fields = true;
-    r
-}
-
-/// An error reply with Java's remark.
-fn error(cmd: &RemotingCommand, code: i32, remark: &str) -> RemotingCommand {
-    RemotingCommand::response_to(cmd, code, Some(remark.to_string()))
-}
-
-/// A custom header that does not decode: SYSTEM_ERROR with the reason, in JSON (Java builds
-/// this answer on its exception path, without the request's serialize type).
-fn header_error(cmd: &RemotingCommand, e: &HeaderError) -> RemotingCommand {
-    let mut r = error(cmd, response_code::SYSTEM_ERROR, &e.to_string());
-    r.serialize_type = rmq_protocol::SerializeType::Json;
-    r
 }
 
 fn topic_list(names: Vec<String>) -> Vec<u8> {
