@@ -15,7 +15,14 @@
 //!    behind it.
 //!
 //! Responses and broker-initiated requests go through one bounded outbound queue to the writer
-//! task. Oneway requests never get a reply, not even an error. A connection with no inbound
+//! task. A response is a [`Reply`]: a command plus optional body parts (the store's record
+//! buffers on the pull path). The writer encodes the preamble and header
+//! (`RemotingCommand::encode_header`) into a reused buffer and sends it together with the body
+//! — the command's own body or the parts — in one non-blocking vectored `sendmsg` on the
+//! socket's descriptor ([`writev`]); nothing is concatenated in user space, so pulled records
+//! go from the CommitLog's buffers (in-memory tail slices or DMA read buffers) to the kernel
+//! without a copy. Short writes finish through glommio's async write path. Oneway requests
+//! never get a reply, not even an error. A connection with no inbound
 //! bytes for `serverChannelMaxIdleTimeSeconds` (120 s) is closed.
 //!
 //! Invariants: the read buffer never holds more than one frame beyond what its permit covers
