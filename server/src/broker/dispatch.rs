@@ -42,6 +42,8 @@ pub mod internal {
     pub const QUEUE_STATS: i32 = -1006;
     /// Records indexed under a key in this shard's index (every shard).
     pub const QUERY_SHARD: i32 = -1007;
+    /// This shard's message counters (every shard).
+    pub const TRAFFIC: i32 = -1008;
 
     /// An ENSURE_TOPIC request.
     pub fn ensure_topic_request(
@@ -156,7 +158,7 @@ pub async fn dispatch(
         request_code::QUERY_TOPIC_CONSUME_BY_WHO => {
             client_admin::query_topic_consume_by_who(broker, conn, cmd)
         }
-        request_code::GET_BROKER_RUNTIME_INFO => broker_info::runtime_info(broker, conn, cmd),
+        request_code::GET_BROKER_RUNTIME_INFO => broker_info::runtime_info(broker, conn, cmd).await,
         request_code::GET_BROKER_CONFIG => broker_info::broker_config(broker, conn, cmd),
         request_code::GET_MAX_OFFSET => queue_offsets::max_offset(broker, cmd).await,
         request_code::GET_MIN_OFFSET => queue_offsets::min_offset(broker, cmd).await,
@@ -172,6 +174,7 @@ pub async fn dispatch(
         internal::QUEUE_HEAD => queue_offsets::queue_head(broker, cmd).await,
         internal::QUEUE_STATS => stats::queue_stats(broker, cmd).await,
         internal::QUERY_SHARD => stats::query_shard(broker, cmd).await,
+        internal::TRAFFIC => broker_info::shard_traffic(broker, cmd).await,
         _ => not_supported(cmd),
     };
     Some(reply.into())

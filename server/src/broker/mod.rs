@@ -28,6 +28,7 @@ pub mod persist;
 pub mod processor;
 pub mod registration;
 pub mod topics;
+pub mod traffic;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

@@ -353,6 +353,16 @@ pub async fn owner(broker: &Broker, cmd: &RemotingCommand) -> Reply {
         }
         code = response_code_of(result.status, h.queue_offset);
     }
+    data.record_pull_offset(
+        &h.consumer_group,
+        &h.topic,
+        h.queue_id,
+        result.next_begin_offset,
+    );
+    if code == response_code::SUCCESS {
+        data.traffic
+            .record_get(u64::try_from(result.messages.len()).unwrap_or(0));
+    }
     let remark = (code != response_code::SUCCESS).then(|| status_name(result.status).to_string());
     let resp =
         RemotingCommand::response_to(cmd, code, remark).with_header(&PullMessageResponseHeader {
