@@ -516,23 +516,26 @@ fn memory_budget_gives_system_busy_and_idle_connections_close() {
 fn registration_keeps_one_connection_open_and_routes_leave_with_the_broker() {
     // A separate NameServer: it drops a broker's routes when the broker's connection closes,
     // so routes that outlive the registration prove the connection is persistent.
-    let ns_port = common::free_port();
-    let ns_dir = common::temp_dir("b-ns-ext");
-    let namesrv = common::Server::start(
-        env!("CARGO_BIN_EXE_rmq-namesrv"),
-        &[
+    let mut ns_chosen = None;
+    let namesrv = common::start_retrying(env!("CARGO_BIN_EXE_rmq-namesrv"), |attempt| {
+        let ns_port = common::free_port();
+        let ns_dir = common::temp_dir(&format!("b-ns-ext-{attempt}"));
+        let args = vec![
             format!("--listenPort={ns_port}"),
             "--listenAddress=127.0.0.1".to_string(),
             format!("--kvConfigPath={}", ns_dir.join("kv.json").display()),
             "--shards=2".to_string(),
-        ],
-        ns_port,
-    );
-    let store = common::temp_dir("b-ns-ext-store");
-    let port = common::free_broker_port();
-    let broker = common::Server::start(
-        env!("CARGO_BIN_EXE_rmq-broker"),
-        &[
+        ];
+        let log = ns_dir.join("stderr.log");
+        ns_chosen = Some((ns_port, ns_dir));
+        (args, ns_port, log)
+    });
+    let (ns_port, ns_dir) = ns_chosen.expect("the NameServer's settings");
+    let mut broker_chosen = None;
+    let broker = common::start_retrying(env!("CARGO_BIN_EXE_rmq-broker"), |attempt| {
+        let store = common::temp_dir(&format!("b-ns-ext-store-{attempt}"));
+        let port = common::free_broker_port();
+        let args = vec![
             "-n".to_string(),
             format!("127.0.0.1:{ns_port}"),
             format!("--listenPort={port}"),
@@ -542,9 +545,12 @@ fn registration_keeps_one_connection_open_and_routes_leave_with_the_broker() {
             format!("--storePathRootDir={}", store.display()),
             "--mappedFileSizeCommitLog=67108864".to_string(),
             "--shards=2".to_string(),
-        ],
-        port,
-    );
+        ];
+        let log = common::broker_log(&store);
+        broker_chosen = Some((port, store));
+        (args, port, log)
+    });
+    let (port, store) = broker_chosen.expect("the broker's settings");
     let mut ns = Client::connect(ns_port);
     assert!(eventually(Duration::from_secs(10), || route_code(
         &mut ns, "TBW102"

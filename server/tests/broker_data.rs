@@ -602,3 +602,64 @@ fn sends_validate_auto_create_and_batch_like_java() {
     assert_eq!(header_i64(&search, "offset"), 0);
     assert!(broker.terminate().success());
 }
+
+#[test]
+fn runtime_info_counts_puts_and_gets_and_consume_stats_report_pull_offsets() {
+    use rmq_protocol::body::{ConsumeStats, JsonBody, KVTable};
+    let broker = Broker::start("d-stats", 2, &[]);
+    let mut c = broker.connect();
+    create_topic(&mut c, "Stats", 4, 6);
+    for q in 0..4 {
+        for i in 0..5 {
+            let r = c.call(send_v2("Stats", q, format!("m{i}").as_bytes(), "T", &[]));
+            assert_eq!(r.code, response_code::SUCCESS, "{:?}", r.remark);
+        }
+    }
+    let r = c.call(pull("SG", "Stats", 0, 0, 3, None, "*"));
+    assert_eq!(records(&r).len(), 3);
+    let r = c.call(pull("SG", "Stats", 1, 0, 32, None, "*"));
+    assert_eq!(records(&r).len(), 5);
+    commit(&mut c, "SG", "Stats", 0, 1);
+
+    let info = c.call(request(request_code::GET_BROKER_RUNTIME_INFO, &[]));
+    assert_eq!(info.code, response_code::SUCCESS);
+    let table = KVTable::decode(info.body.as_deref().unwrap_or_default())
+        .expect("a KVTable")
+        .table;
+    let get = |k: &str| table.get(k).cloned().unwrap_or_else(|| panic!("no {k}"));
+    // The queues are spread over both shards: the totals are summed.
+    assert_eq!(get("msgPutTotalTodayNow"), "20");
+    assert_eq!(get("msgGetTotalTodayNow"), "8");
+    for key in ["putTps", "getTransferedTps", "getTransferredTps"] {
+        let rates: Vec<f64> = get(key)
+            .split(' ')
+            .map(|v| v.parse().expect("a number"))
+            .collect();
+        assert_eq!(rates.len(), 3, "{key}");
+        // The 600 s window covers the whole test.
+        assert!(rates[2] > 0.0, "{key} = {rates:?}");
+    }
+    let morning: u64 = get("msgPutTotalTodayMorning").parse().expect("a number");
+    assert!(morning <= 20);
+
+    let cs = c.call(request(
+        request_code::GET_CONSUME_STATS,
+        &[("consumerGroup", "SG"), ("topic", "Stats")],
+    ));
+    assert_eq!(cs.code, response_code::SUCCESS);
+    let stats = ConsumeStats::decode(cs.body.as_deref().unwrap_or_default()).expect("stats");
+    let by_queue: BTreeMap<i32, (i64, i64, i64)> = stats
+        .offset_table
+        .iter()
+        .map(|(mq, o)| {
+            (
+                mq.queue_id,
+                (o.broker_offset, o.consumer_offset, o.pull_offset),
+            )
+        })
+        .collect();
+    assert_eq!(by_queue.get(&0), Some(&(5, 1, 3)));
+    assert_eq!(by_queue.get(&1), Some(&(5, 0, 5)));
+    assert_eq!(by_queue.get(&2), Some(&(5, 0, 0)));
+    assert!(broker.terminate().success());
+}

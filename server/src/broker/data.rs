@@ -9,6 +9,12 @@
 //! new entries become readable, and the pull runs again. Waiters are removed when they wake or
 //! time out, so the table holds at most one entry per suspended request (each of which counts
 //! against its connection's in-flight limit).
+//!
+//! Statistics of the queues this shard owns live here too: the message counters
+//! ([`Traffic`], sampled once a second) and the pull offset of each (group, topic, queue) —
+//! the `nextBeginOffset` of the group's latest pull, as upstream's `commitPullOffset` — for
+//! GET_CONSUME_STATS. That table is bounded by `OFFSET_ENTRIES_COUNT_MAX`; beyond it, new
+//! entries are not tracked (their pull offset reads as the committed offset).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -20,13 +26,18 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use rmq_engine::io::glommio_fs::GlommioStorage;
 use rmq_engine::{FlushMode, ShardStore, StoreConfig};
 
+use super::traffic::{local_day, Traffic};
 use crate::config::{BrokerConfig, FlushDiskType};
+use crate::limits::OFFSET_ENTRIES_COUNT_MAX;
 use crate::shard::Shard;
 
 /// The store type the broker runs on.
 pub type Store = ShardStore<GlommioStorage>;
 
 type WaiterMap = HashMap<(String, i32), Vec<(u64, LocalSender<()>)>>;
+
+/// (group, topic, queue id).
+type PullKey = (String, String, i32);
 
 /// One shard's store and long-polling waiters.
 pub struct DataPlane {
@@ -36,6 +47,10 @@ pub struct DataPlane {
     pub store_host: SocketAddr,
     waiters: Rc<RefCell<WaiterMap>>,
     next_waiter_id: Cell<u64>,
+    /// Messages stored and transferred by this shard.
+    pub traffic: Traffic,
+    /// `nextBeginOffset` of each group's latest pull of a queue this shard owns.
+    pull_offsets: RefCell<HashMap<PullKey, i64>>,
 }
 
 /// The store directory of a shard.
@@ -92,12 +107,48 @@ impl DataPlane {
                 let _ = tx.try_send(());
             }
         }));
-        Ok(Rc::new(DataPlane {
+        let plane = Rc::new(DataPlane {
             store,
             store_host,
             waiters,
             next_waiter_id: Cell::new(1),
-        }))
+            traffic: Traffic::default(),
+            pull_offsets: RefCell::new(HashMap::new()),
+        });
+        // Sample the counters once a second while the plane lives.
+        let weak = Rc::downgrade(&plane);
+        glommio::spawn_local(async move {
+            loop {
+                let Some(plane) = weak.upgrade() else {
+                    return;
+                };
+                let now = super::topics::now_ms();
+                plane.traffic.sample(now, local_day(now));
+                drop(plane);
+                glommio::timer::sleep(Duration::from_secs(1)).await;
+            }
+        })
+        .detach();
+        Ok(plane)
+    }
+
+    /// Remember where `group`'s latest pull of a queue ends.
+    pub fn record_pull_offset(&self, group: &str, topic: &str, queue_id: i32, next: i64) {
+        let mut table = self.pull_offsets.borrow_mut();
+        let key = (group.to_string(), topic.to_string(), queue_id);
+        if let Some(v) = table.get_mut(&key) {
+            *v = next;
+        } else if table.len() < OFFSET_ENTRIES_COUNT_MAX {
+            table.insert(key, next);
+        }
+    }
+
+    /// Where `group`'s latest pull of a queue ended, if tracked.
+    pub fn pull_offset(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        self.pull_offsets
+            .borrow()
+            .get(&(group.to_string(), topic.to_string(), queue_id))
+            .copied()
     }
 
     /// Register interest in new entries of a queue. The returned receiver gets one message

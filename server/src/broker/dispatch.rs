@@ -21,6 +21,7 @@ use super::processor::{
 };
 use super::Broker;
 use crate::shard::{ConnectionInfo, ShardId, CONTROL_PLANE_SHARD};
+use crate::transport::Reply;
 use crate::wire::{not_supported, request_code};
 
 /// Internal request codes (shard to shard only).
@@ -41,6 +42,8 @@ pub mod internal {
     pub const QUEUE_STATS: i32 = -1006;
     /// Records indexed under a key in this shard's index (every shard).
     pub const QUERY_SHARD: i32 = -1007;
+    /// This shard's message counters (every shard).
+    pub const TRAFFIC: i32 = -1008;
 
     /// An ENSURE_TOPIC request.
     pub fn ensure_topic_request(
@@ -94,17 +97,14 @@ pub fn route(cmd: &RemotingCommand, shards: usize) -> Route {
 }
 
 /// Run a [`Route::Front`] request on the receiving shard.
-pub async fn front(
-    broker: &Rc<Broker>,
-    conn: &ConnectionInfo,
-    cmd: RemotingCommand,
-) -> RemotingCommand {
-    match cmd.code {
+pub async fn front(broker: &Rc<Broker>, conn: &ConnectionInfo, cmd: RemotingCommand) -> Reply {
+    let reply = match cmd.code {
         request_code::SEND_MESSAGE
         | request_code::SEND_MESSAGE_V2
         | request_code::SEND_BATCH_MESSAGE => send::front(broker, conn, cmd).await,
         request_code::PULL_MESSAGE | request_code::LITE_PULL_MESSAGE => {
-            pull::front(broker, conn, cmd).await
+            // The only reply with body parts (store buffers written without copying).
+            return pull::front(broker, conn, cmd).await;
         }
         request_code::QUERY_CONSUMER_OFFSET => {
             queue_offsets::query_consumer_offset(broker, conn, cmd).await
@@ -114,7 +114,8 @@ pub async fn front(
         request_code::QUERY_MESSAGE => stats::query_message(broker, conn, cmd).await,
         request_code::CONSUMER_SEND_MSG_BACK => send_back::send_back(broker, conn, cmd).await,
         _ => not_supported(&cmd),
-    }
+    };
+    reply.into()
 }
 
 /// Run `cmd` on the shard it was routed to and return its reply (the transport drops it for
@@ -123,7 +124,7 @@ pub async fn dispatch(
     broker: &Rc<Broker>,
     conn: &ConnectionInfo,
     cmd: &RemotingCommand,
-) -> Option<RemotingCommand> {
+) -> Option<Reply> {
     let reply = match cmd.code {
         request_code::HEART_BEAT => client_manage::heartbeat(broker, conn, cmd),
         request_code::UNREGISTER_CLIENT => client_manage::unregister_client(broker, conn, cmd),
@@ -157,7 +158,7 @@ pub async fn dispatch(
         request_code::QUERY_TOPIC_CONSUME_BY_WHO => {
             client_admin::query_topic_consume_by_who(broker, conn, cmd)
         }
-        request_code::GET_BROKER_RUNTIME_INFO => broker_info::runtime_info(broker, conn, cmd),
+        request_code::GET_BROKER_RUNTIME_INFO => broker_info::runtime_info(broker, conn, cmd).await,
         request_code::GET_BROKER_CONFIG => broker_info::broker_config(broker, conn, cmd),
         request_code::GET_MAX_OFFSET => queue_offsets::max_offset(broker, cmd).await,
         request_code::GET_MIN_OFFSET => queue_offsets::min_offset(broker, cmd).await,
@@ -168,12 +169,13 @@ pub async fn dispatch(
         internal::ENSURE_TOPIC => topic_admin::ensure_topic(broker, conn, cmd),
         internal::COMMITTED_OFFSET => consumer_manage::committed_offset(broker, conn, cmd),
         internal::APPEND => send::append(broker, cmd).await,
-        internal::PULL => pull::owner(broker, cmd).await,
+        internal::PULL => return Some(pull::owner(broker, cmd).await),
         request_code::VIEW_MESSAGE_BY_ID => stats::view_message(broker, cmd).await,
         internal::QUEUE_HEAD => queue_offsets::queue_head(broker, cmd).await,
         internal::QUEUE_STATS => stats::queue_stats(broker, cmd).await,
         internal::QUERY_SHARD => stats::query_shard(broker, cmd).await,
+        internal::TRAFFIC => broker_info::shard_traffic(broker, cmd).await,
         _ => not_supported(cmd),
     };
-    Some(reply)
+    Some(reply.into())
 }

@@ -28,6 +28,7 @@ pub mod persist;
 pub mod processor;
 pub mod registration;
 pub mod topics;
+pub mod traffic;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -51,7 +52,7 @@ use crate::shard::mesh::{MeshService, OwnerFuture, Snapshot};
 use crate::shard::{
     ConnectionInfo, ServerError, ServiceKind, Shard, ShardMessage, CONTROL_PLANE_SHARD,
 };
-use crate::transport::{Connection, Service};
+use crate::transport::{Connection, Reply, Service};
 use crate::wire::SYSTEM_BUSY_OVERLOAD_REMARK;
 
 /// The read-only copy of the control plane every shard holds.
@@ -458,11 +459,7 @@ impl Broker {
 }
 
 impl Service for Broker {
-    async fn handle(
-        self: Rc<Self>,
-        conn: Rc<Connection>,
-        cmd: RemotingCommand,
-    ) -> Option<RemotingCommand> {
+    async fn handle(self: Rc<Self>, conn: Rc<Connection>, cmd: RemotingCommand) -> Option<Reply> {
         let info = ConnectionInfo::from(&*conn);
         match dispatch::route(&cmd, self.shard.count) {
             dispatch::Route::Front => Some(dispatch::front(&self, &info, cmd).await),
@@ -474,14 +471,14 @@ impl Service for Broker {
                 );
                 match self
                     .shard
-                    .call_shard(to, ServiceKind::Broker, info, cmd)
+                    .call_shard_reply(to, ServiceKind::Broker, info, cmd)
                     .await
                 {
                     Ok(resp) => resp,
-                    Err(()) => Some(busy),
+                    Err(()) => Some(busy.into()),
                 }
             }
-            dispatch::Route::NotSupported => Some(crate::wire::not_supported(&cmd)),
+            dispatch::Route::NotSupported => Some(crate::wire::not_supported(&cmd).into()),
         }
     }
 

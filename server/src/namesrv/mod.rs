@@ -44,7 +44,7 @@ use self::route::{Registration, RouteTable};
 use crate::config::NamesrvConfig;
 use crate::shard::mesh::{MeshService, OwnerFuture, Snapshot};
 use crate::shard::{ConnectionInfo, ServiceKind, Shard, ShardMessage, CONTROL_PLANE_SHARD};
-use crate::transport::{Connection, Service};
+use crate::transport::{Connection, Reply, Service};
 use crate::wire::{
     error, header_error, request_code_not_supported_remark, success, SYSTEM_BUSY_OVERLOAD_REMARK,
 };
@@ -454,13 +454,9 @@ fn topic_list(names: Vec<String>) -> Vec<u8> {
 }
 
 impl Service for Namesrv {
-    async fn handle(
-        self: Rc<Self>,
-        conn: Rc<Connection>,
-        cmd: RemotingCommand,
-    ) -> Option<RemotingCommand> {
+    async fn handle(self: Rc<Self>, conn: Rc<Connection>, cmd: RemotingCommand) -> Option<Reply> {
         if let Some(resp) = self.handle_read(&cmd) {
-            return Some(resp);
+            return Some(resp.into());
         }
         let info = ConnectionInfo::from(&*conn);
         let busy = RemotingCommand::response_to(
@@ -469,8 +465,8 @@ impl Service for Namesrv {
             Some(SYSTEM_BUSY_OVERLOAD_REMARK.to_string()),
         );
         match self.shard.call_owner(ServiceKind::Namesrv, info, cmd).await {
-            Ok(resp) => resp,
-            Err(()) => Some(busy),
+            Ok(resp) => resp.map(Reply::from),
+            Err(()) => Some(busy.into()),
         }
     }
 
@@ -494,7 +490,7 @@ impl Service for Namesrv {
 
 impl MeshService for Namesrv {
     fn handle_on_owner(self: Rc<Self>, conn: ConnectionInfo, cmd: RemotingCommand) -> OwnerFuture {
-        Box::pin(async move { Some(self.handle_write(&conn, &cmd)) })
+        Box::pin(async move { Some(self.handle_write(&conn, &cmd).into()) })
     }
 
     fn install_snapshot(&self, snapshot: Snapshot) {

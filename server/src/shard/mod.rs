@@ -34,7 +34,7 @@ pub use self::mesh::{ConnectionInfo, ServiceKind, ShardMessage};
 use crate::config::RuntimeConfig;
 use crate::limits::{MESH_CHANNEL_CAPACITY, SHUTDOWN_DRAIN_TIMEOUT, SIGNAL_POLL_INTERVAL};
 use crate::transport::budget::MemoryBudget;
-use crate::transport::{Connection, ConnectionId};
+use crate::transport::{Connection, ConnectionId, Reply, SendableReply};
 
 /// Index of a shard, `0..shards`.
 pub type ShardId = usize;
@@ -148,7 +148,7 @@ pub struct Shard {
     /// Senders to every other shard (`None` at our own index).
     peers: Vec<Option<ConnectedSender<ShardMessage>>>,
     /// Replies awaited from the owner shard, by request id.
-    pending: RefCell<HashMap<u64, local_channel::LocalSender<Option<RemotingCommand>>>>,
+    pending: RefCell<HashMap<u64, local_channel::LocalSender<Option<SendableReply>>>>,
     next_request_id: Cell<u64>,
     next_connection_seq: Cell<u64>,
     /// Live connections of this shard, for pushes routed here by id.
@@ -265,7 +265,8 @@ impl Shard {
 
     /// Run `cmd` on shard `to` (the owner of a queue, or the control-plane shard) and return
     /// its answer; on this shard itself the service is called directly. `Err(())` means the
-    /// target's inbox is full or gone (answer SYSTEM_BUSY).
+    /// target's inbox is full or gone (answer SYSTEM_BUSY). A reply with body parts has them
+    /// concatenated into its body here; [`Shard::call_shard_reply`] keeps them apart.
     pub async fn call_shard(
         self: &Rc<Self>,
         to: ShardId,
@@ -273,6 +274,22 @@ impl Shard {
         conn: ConnectionInfo,
         cmd: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, ()> {
+        Ok(self
+            .call_shard_reply(to, kind, conn, cmd)
+            .await?
+            .map(Reply::into_command))
+    }
+
+    /// [`Shard::call_shard`], keeping the reply's body parts for a zero-copy write. On this
+    /// shard the parts come back as the store produced them; from another shard they are the
+    /// shared buffers of [`SendableReply`].
+    pub async fn call_shard_reply(
+        self: &Rc<Self>,
+        to: ShardId,
+        kind: ServiceKind,
+        conn: ConnectionInfo,
+        cmd: RemotingCommand,
+    ) -> Result<Option<Reply>, ()> {
         if self.id == to {
             return Ok(mesh::handle_on_owner(self, kind, conn, cmd).await);
         }
@@ -293,11 +310,11 @@ impl Shard {
         }
         // The target always replies (its handler runs to completion); `None` here means the
         // pending entry was dropped at shutdown.
-        rx.recv().await.ok_or(())
+        Ok(rx.recv().await.ok_or(())?.map(Reply::from))
     }
 
     /// Deliver a reply from the owner to the waiting request.
-    fn complete(&self, request_id: u64, response: Option<RemotingCommand>) {
+    fn complete(&self, request_id: u64, response: Option<SendableReply>) {
         if let Some(tx) = self.pending.borrow_mut().remove(&request_id) {
             let _ = tx.try_send(response);
         }

@@ -3,17 +3,22 @@
 //!
 //! Runtime info carries only values this broker really has; mqadmin prints `null` for a
 //! missing key and parses `commitLogDiskRatio` as a double, so that one is always numeric.
-//! Message counters and TPS keys are not sent until the data path keeps those statistics.
+//! The message counters and rates (`putTps`, `getTransferedTps` — upstream's spelling, which
+//! mqadmin reads — and `getTransferredTps`, `msgPutTotal*`, `msgGetTotal*`) are the sum of
+//! every shard's own counters ([`crate::broker::traffic`]), gathered over the mesh on request.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::rc::Rc;
 
 use rmq_protocol::body::{JsonBody, KVTable};
-use rmq_protocol::RemotingCommand;
+use rmq_protocol::{ExtFields, RemotingCommand};
 
+use crate::broker::dispatch::internal;
+use crate::broker::traffic::{tps_text, TrafficReport};
 use crate::broker::Broker;
-use crate::shard::ConnectionInfo;
-use crate::wire::success;
+use crate::shard::{ConnectionInfo, ServiceKind};
+use crate::wire::{error, response_code, success, SYSTEM_BUSY_OVERLOAD_REMARK};
 
 /// `MQVersion.Version` name of the version we announce.
 const BROKER_VERSION_DESC: &str = "V4_9_8";
@@ -52,12 +57,45 @@ fn uptime_text(ms: i64) -> String {
     )
 }
 
+/// Internal (every shard): this shard's message counters.
+pub async fn shard_traffic(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
+    let Some(data) = broker.data().await else {
+        return error(cmd, response_code::SERVICE_NOT_AVAILABLE, "store not open");
+    };
+    let mut resp = success(cmd);
+    data.traffic
+        .report(crate::broker::topics::now_ms())
+        .to_fields(&mut resp.ext_fields);
+    resp
+}
+
+/// Every shard's counters, added up; `None` if a shard could not be asked.
+async fn broker_traffic(broker: &Rc<Broker>, conn: &ConnectionInfo) -> Option<TrafficReport> {
+    let mut total = TrafficReport::default();
+    for shard in 0..broker.shard.count {
+        let ask = RemotingCommand::new_request(internal::TRAFFIC, ExtFields::new());
+        let resp = broker
+            .shard
+            .call_shard(shard, ServiceKind::Broker, conn.clone(), ask)
+            .await
+            .ok()??;
+        if resp.code != response_code::SUCCESS {
+            return None;
+        }
+        total.add(&TrafficReport::from_fields(&resp.ext_fields));
+    }
+    Some(total)
+}
+
 /// GET_BROKER_RUNTIME_INFO.
-pub fn runtime_info(
-    broker: &Broker,
-    _conn: &ConnectionInfo,
+pub async fn runtime_info(
+    broker: &Rc<Broker>,
+    conn: &ConnectionInfo,
     cmd: &RemotingCommand,
 ) -> RemotingCommand {
+    let Some(traffic) = broker_traffic(broker, conn).await else {
+        return error(cmd, response_code::SYSTEM_BUSY, SYSTEM_BUSY_OVERLOAD_REMARK);
+    };
     let now = crate::broker::topics::now_ms();
     let mut table = BTreeMap::new();
     let mut put = |k: &str, v: String| {
@@ -77,6 +115,27 @@ pub fn runtime_info(
     put("topicCount", topics.to_string());
     put("subscriptionGroupCount", groups.to_string());
     put("clientChannelCount", channels.to_string());
+    put("putTps", tps_text(&traffic.put_tps));
+    put("getTransferedTps", tps_text(&traffic.get_tps));
+    put("getTransferredTps", tps_text(&traffic.get_tps));
+    put("msgPutTotalTodayNow", traffic.put_total.to_string());
+    put("msgGetTotalTodayNow", traffic.get_total.to_string());
+    put(
+        "msgPutTotalTodayMorning",
+        traffic.today_morning.0.to_string(),
+    );
+    put(
+        "msgGetTotalTodayMorning",
+        traffic.today_morning.1.to_string(),
+    );
+    put(
+        "msgPutTotalYesterdayMorning",
+        traffic.yesterday_morning.0.to_string(),
+    );
+    put(
+        "msgGetTotalYesterdayMorning",
+        traffic.yesterday_morning.1.to_string(),
+    );
     match disk_space(&broker.config.store_path_commit_log) {
         Some((total, free)) => {
             let used_ratio = if total == 0 {

@@ -400,6 +400,8 @@ pub async fn append(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
             return error(cmd, code, &e.to_string());
         }
     };
+    data.traffic
+        .record_put(u64::try_from(outcome.placements.len()).unwrap_or(0));
     let code = match outcome.status {
         PutStatus::PutOk => response_code::SUCCESS,
         PutStatus::FlushDiskTimeout => response_code::FLUSH_DISK_TIMEOUT,

@@ -108,6 +108,13 @@ pub async fn queue_stats(broker: &Broker, cmd: &RemotingCommand) -> RemotingComm
     resp.ext_fields.insert("minOffset", min.to_string());
     resp.ext_fields.insert("maxOffset", max.to_string());
     resp.ext_fields.insert("lastTimestamp", last.to_string());
+    if let Some(pulled) = cmd
+        .ext_fields
+        .get("group")
+        .and_then(|g| data.pull_offset(g, topic, queue_id))
+    {
+        resp.ext_fields.insert("pullOffset", pulled.to_string());
+    }
     if let Some(at) = cmd.ext_fields.get("at").and_then(|v| v.parse::<i64>().ok()) {
         resp.ext_fields
             .insert("atTimestamp", store_time(at).await.to_string());
@@ -121,6 +128,8 @@ struct QueueStats {
     max: i64,
     last_timestamp: i64,
     at_timestamp: i64,
+    /// Where the asked group's latest pull ended, if the owner tracks it.
+    pull_offset: Option<i64>,
 }
 
 async fn ask_queue_stats(
@@ -129,10 +138,14 @@ async fn ask_queue_stats(
     topic: &str,
     queue_id: i32,
     at: Option<i64>,
+    group: Option<&str>,
 ) -> Option<QueueStats> {
     let mut ext = ExtFields::new();
     ext.insert("topic", topic);
     ext.insert("queueId", queue_id.to_string());
+    if let Some(g) = group {
+        ext.insert("group", g);
+    }
     if let Some(at) = at {
         ext.insert("at", at.to_string());
     }
@@ -154,6 +167,10 @@ async fn ask_queue_stats(
         max: num("maxOffset"),
         last_timestamp: num("lastTimestamp"),
         at_timestamp: num("atTimestamp"),
+        pull_offset: resp
+            .ext_fields
+            .get("pullOffset")
+            .and_then(|v| v.parse::<i64>().ok()),
     })
 }
 
@@ -176,7 +193,7 @@ pub async fn topic_stats(
     };
     let mut table = TopicStatsTable::default();
     for queue_id in 0..cfg.write_queue_nums {
-        let Some(s) = ask_queue_stats(broker, conn, &h.topic, queue_id, None).await else {
+        let Some(s) = ask_queue_stats(broker, conn, &h.topic, queue_id, None, None).await else {
             return error(
                 &cmd,
                 response_code::SYSTEM_BUSY,
@@ -200,9 +217,10 @@ pub async fn topic_stats(
 }
 
 /// GET_CONSUME_STATS: per queue of the group's topics (or the one asked for), the broker's
-/// max offset, the committed offset (negative as 0) and the store time of the last consumed
-/// message. `pullOffset` is the committed offset (pull positions are not tracked) and
-/// `consumeTps` is 0 (no per-group statistics are kept yet).
+/// max offset, the committed offset (negative as 0), the pull offset (the larger of the
+/// committed offset and where the group's latest pull of the queue ended, tracked by the
+/// queue's owner shard) and the store time of the last consumed message. `consumeTps` is 0
+/// (no per-group rates are kept).
 pub async fn consume_stats(
     broker: &Rc<Broker>,
     conn: &ConnectionInfo,
@@ -256,7 +274,9 @@ pub async fn consume_stats(
         for queue_id in 0..cfg.write_queue_nums {
             let consumer_offset = committed.get(&queue_id).copied().unwrap_or(0).max(0);
             let at = (consumer_offset > 0).then_some(consumer_offset - 1);
-            let Some(s) = ask_queue_stats(broker, conn, &topic, queue_id, at).await else {
+            let Some(s) =
+                ask_queue_stats(broker, conn, &topic, queue_id, at, Some(&h.consumer_group)).await
+            else {
                 return busy();
             };
             stats.offset_table.insert(
@@ -268,7 +288,9 @@ pub async fn consume_stats(
                 OffsetWrapper {
                     broker_offset: s.max,
                     consumer_offset,
-                    pull_offset: consumer_offset,
+                    pull_offset: s
+                        .pull_offset
+                        .map_or(consumer_offset, |p| p.max(consumer_offset)),
                     last_timestamp: if at.is_some() { s.at_timestamp } else { 0 },
                 },
             );
