@@ -277,6 +277,19 @@ fn error_paths_keep_the_connection_unless_framing_breaks() {
         "oversize frame must close the connection"
     );
 
+    // A header that is not even a JSON object has no opaque to answer: closed, as Java does.
+    let mut u = server.connect();
+    let header = b"[1,2,3]";
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&(4 + header.len() as i32).to_be_bytes());
+    frame.extend_from_slice(&(header.len() as i32).to_be_bytes());
+    frame.extend_from_slice(header);
+    u.send_raw(&frame);
+    assert!(
+        u.recv().is_none(),
+        "an unanswerable header must close the connection"
+    );
+
     // Unknown serialize type: closed as well; the server keeps accepting others.
     let mut d = server.connect();
     d.send_raw(&[0, 0, 0, 8, 9, 0, 0, 0, 0, 0, 0, 0]);

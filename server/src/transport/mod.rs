@@ -9,7 +9,9 @@
 //!    its body; when the budget cannot cover it, only the header is read, the body is discarded
 //!    as it arrives and the request gets SYSTEM_BUSY;
 //! 3. decodes the command; an undecodable header gets a SYSTEM_ERROR reply and the connection
-//!    keeps serving (the framing is intact, so the stream is still in sync);
+//!    keeps serving (the framing is intact, so the stream is still in sync) — unless not even
+//!    the opaque can be read from it, then the connection closes as Java's decoder does (there
+//!    is nothing to answer, and the client would wait for a reply that never comes);
 //! 4. admits it against the connection's in-flight limit (SYSTEM_BUSY when full) and runs the
 //!    service's handler in its own task, so a long-polling request never blocks the requests
 //!    behind it.
@@ -181,6 +183,9 @@ enum CloseReason {
     PeerClosed,
     Idle,
     BrokenFraming,
+    /// A header that neither decodes nor yields an opaque to answer: Java's decoder closes the
+    /// channel, and a client would otherwise wait for a reply that never comes.
+    UnanswerableHeader,
     ReadError,
     Shutdown,
 }
@@ -191,6 +196,7 @@ impl CloseReason {
             CloseReason::PeerClosed => "peer closed",
             CloseReason::Idle => "idle timeout",
             CloseReason::BrokenFraming => "broken framing",
+            CloseReason::UnanswerableHeader => "undecodable header without an opaque",
             CloseReason::ReadError => "read error",
             CloseReason::Shutdown => "shutdown",
         }
@@ -236,7 +242,9 @@ async fn read_loop<S: Service, R: futures_lite::AsyncRead + Unpin>(
                         continue;
                     };
                     let frame = buf.split_to(h.frame_len).freeze();
-                    dispatch_frame(shard, service, conn, frame, held).await;
+                    if let Err(reason) = dispatch_frame(shard, service, conn, frame, held).await {
+                        return reason;
+                    }
                 }
                 Ok(FrameStatus::Partial { frame_len }) => {
                     if buf.len() >= FRAME_PREAMBLE_BYTES && permit.is_none() {
@@ -332,37 +340,39 @@ async fn answer_over_budget(conn: &Connection, header: &[u8], ser: SerializeType
     conn.respond(resp).await;
 }
 
-/// Decode one complete frame and run it, or answer the error.
+/// Decode one complete frame and run it, or answer the error. `Err` means the connection
+/// must close: the header cannot be decoded and carries no opaque to answer.
 async fn dispatch_frame<S: Service>(
     shard: &Rc<Shard>,
     service: &Rc<S>,
     conn: &Rc<Connection>,
     frame: bytes::Bytes,
     permit: MemoryPermit,
-) {
+) -> Result<(), CloseReason> {
     let cmd = match RemotingCommand::decode(frame.clone()) {
         Ok(cmd) => cmd,
         Err(e) => {
             log_warn!("undecodable header", peer = conn.peer, error = e);
             // Answer with what can be salvaged so the client fails fast instead of timing out.
-            if let Some((opaque, oneway)) = salvage_opaque(&frame) {
-                if !oneway {
-                    let mut resp = RemotingCommand::response_to(
-                        &RemotingCommand::default(),
-                        response_code::SYSTEM_ERROR,
-                        Some(format!("bad request header: {e}")),
-                    );
-                    resp.opaque = opaque;
-                    conn.respond(resp).await;
-                }
+            let Some((opaque, oneway)) = salvage_opaque(&frame) else {
+                return Err(CloseReason::UnanswerableHeader);
+            };
+            if !oneway {
+                let mut resp = RemotingCommand::response_to(
+                    &RemotingCommand::default(),
+                    response_code::SYSTEM_ERROR,
+                    Some(format!("bad request header: {e}")),
+                );
+                resp.opaque = opaque;
+                conn.respond(resp).await;
             }
-            return;
+            return Ok(());
         }
     };
     if cmd.is_response() {
         // Server connections issue no requests of their own that expect answers
         // (pushes are oneway), so a response here has no one waiting for it.
-        return;
+        return Ok(());
     }
     let oneway = cmd.is_oneway();
     if conn.in_flight.get() >= shard.runtime.connection_in_flight_requests_max {
@@ -374,7 +384,7 @@ async fn dispatch_frame<S: Service>(
             );
             conn.respond(resp).await;
         }
-        return;
+        return Ok(());
     }
     conn.in_flight.set(conn.in_flight.get() + 1);
     let guard = shard.begin_request();
@@ -392,6 +402,7 @@ async fn dispatch_frame<S: Service>(
         drop(guard);
     })
     .detach();
+    Ok(())
 }
 
 /// The opaque and oneway flag of a frame whose header did not decode, when they can be read:
