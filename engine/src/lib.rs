@@ -53,6 +53,7 @@ pub mod recovery;
 pub mod retention;
 pub mod store;
 pub mod sync;
+pub mod zero_fill;
 
 pub use config::{FlushMode, RetentionConfig, StoreConfig};
 pub use error::{AppendError, EngineError};

@@ -178,6 +178,13 @@ pub struct StoreStats {
     pub log_writes: u64,
     /// Flush rounds.
     pub flush_rounds: u64,
+    /// Total time spent in CommitLog `fdatasync` calls of the flusher (us).
+    pub log_sync_micros: u64,
+    /// Bytes of zeros written ahead of the write position (see
+    /// [`StoreConfig::zero_fill_ahead_bytes`]).
+    pub zero_filled_bytes: u64,
+    /// Times a flush round waited for an overlapping zero-fill write to complete.
+    pub zero_fill_waits: u64,
 }
 
 /// Called with (topic, queue id, new visible max offset) when new entries become readable:
@@ -218,21 +225,31 @@ pub(crate) struct State<F> {
     unsynced_segments: Vec<u64>,
     pub(crate) queues: HashMap<String, HashMap<i32, QueueRef>>,
     pub(crate) index: IndexService<F>,
-    fenced: Option<String>,
+    /// Every page in `[align_up(write_pos), zeroed_upto)` holds zeros written (and synced) by
+    /// the zero-fill task, so a data write there converts no extent.
+    pub(crate) zeroed_upto: u64,
+    /// The page range a zero-fill write is in flight for; a flush round never writes data
+    /// into it until that write completed (their order on the device would be undefined).
+    pub(crate) zeroing: Option<(u64, u64)>,
+    pub(crate) fenced: Option<String>,
     shutting_down: bool,
     last_store_timestamp: i64,
-    stats: StoreStats,
+    pub(crate) stats: StoreStats,
 }
 
-struct Inner<S: Storage> {
-    config: StoreConfig,
-    storage: S,
-    state: RefCell<State<S::File>>,
+pub(crate) struct Inner<S: Storage> {
+    pub(crate) config: StoreConfig,
+    pub(crate) storage: S,
+    pub(crate) state: RefCell<State<S::File>>,
     flusher_wakeup: Notify,
+    /// Wakes the zero-fill task (the write position moved).
+    pub(crate) zero_fill_wakeup: Notify,
+    /// Set when a zero-fill write completed (the flusher may be waiting for it).
+    pub(crate) zero_fill_done: Notify,
     listener: RefCell<Option<Rc<ArrivalListener>>>,
     /// Serialises the persist pass, topic deletion and retention (they touch the same files).
     maintenance: glommio::sync::Semaphore,
-    stopped: Cell<bool>,
+    pub(crate) stopped: Cell<bool>,
 }
 
 /// Handle to one shard's store. Cheap to clone; lives on one executor.
@@ -310,6 +327,8 @@ impl<F: StorageFile> State<F> {
             unsynced_segments: Vec::new(),
             queues: HashMap::new(),
             index,
+            zeroed_upto: 0,
+            zeroing: None,
             fenced: None,
             shutting_down: false,
             last_store_timestamp: 0,
@@ -324,6 +343,7 @@ impl<F: StorageFile> State<F> {
         self.synced = end;
         self.visible = end;
         self.pending_start = end;
+        self.zeroed_upto = crate::io::align_up(end);
         assert_eq!(self.partial_page.len() as u64, end - align_down(end));
     }
 
@@ -387,6 +407,8 @@ impl<S: Storage> ShardStore<S> {
             storage,
             state: RefCell::new(state),
             flusher_wakeup: Notify::default(),
+            zero_fill_wakeup: Notify::default(),
+            zero_fill_done: Notify::default(),
             listener: RefCell::new(None),
             maintenance: glommio::sync::Semaphore::new(1),
             stopped: Cell::new(false),
@@ -438,6 +460,12 @@ impl<S: Storage> ShardStore<S> {
         self.tasks
             .borrow_mut()
             .extend([flusher, persister, cleaner]);
+        if self.inner.config.zero_fill_ahead_bytes > 0 {
+            let inner = self.inner.clone();
+            let zero_fill =
+                crate::zero_fill::spawn(move || crate::zero_fill::zero_fill_loop(inner.clone()));
+            self.tasks.borrow_mut().push(zero_fill);
+        }
     }
 
     /// The store's configuration.
@@ -969,6 +997,12 @@ impl<S: Storage> ShardStore<S> {
         }
         let persisted = persist(&self.inner).await;
         self.stop_tasks();
+        // A zero-fill write still in flight must land before the files are handed to a
+        // successor (it only ever covers pages past the log end, but a reopened store writes
+        // there).
+        while self.inner.state.borrow().zeroing.is_some() {
+            self.inner.zero_fill_done.notified().await;
+        }
         persisted?;
         let abort = paths::abort_file(&self.inner.config.root_dir);
         self.inner
@@ -994,6 +1028,7 @@ impl<S: Storage> ShardStore<S> {
     fn stop_tasks(&self) {
         self.inner.stopped.set(true);
         self.inner.flusher_wakeup.notify();
+        self.inner.zero_fill_wakeup.notify();
         self.tasks.borrow_mut().clear();
     }
 }
@@ -1094,7 +1129,10 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
 }
 
 /// Ensure segment `base` has an open, preallocated file.
-async fn segment_file<S: Storage>(inner: &Inner<S>, base: u64) -> Result<Rc<S::File>, String> {
+pub(crate) async fn segment_file<S: Storage>(
+    inner: &Inner<S>,
+    base: u64,
+) -> Result<Rc<S::File>, String> {
     if let Some(f) = inner
         .state
         .borrow()
@@ -1139,9 +1177,13 @@ async fn sync_log<S: Storage>(inner: &Inner<S>) -> Result<(), String> {
             .get(&base)
             .and_then(|s| s.file.clone());
         let Some(f) = file else { continue };
+        let started = std::time::Instant::now();
         f.fdatasync()
             .await
             .map_err(|e| format!("fdatasync commit log: {e}"))?;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mut st = inner.state.borrow_mut();
+        st.stats.log_sync_micros = st.stats.log_sync_micros.saturating_add(micros);
     }
     let mut st = inner.state.borrow_mut();
     st.synced = st.synced.max(target);
@@ -1195,6 +1237,24 @@ async fn flush_round<S: Storage>(
             body,
         });
         pos = piece_end;
+    }
+    // Never race a zero-fill write to the same pages: wait until none overlaps this round.
+    let w_end = crate::io::align_up(end);
+    loop {
+        let overlapping = {
+            let mut st = inner.state.borrow_mut();
+            let hit = st
+                .zeroing
+                .is_some_and(|(zs, ze)| zs < w_end && w_start < ze);
+            if hit {
+                st.stats.zero_fill_waits += 1;
+            }
+            hit
+        };
+        if !overlapping {
+            break;
+        }
+        inner.zero_fill_done.notified().await;
     }
     // Issue them all, then wait for all.
     let n_writes = writes.len() as u64;
@@ -1287,6 +1347,7 @@ async fn flush_round<S: Storage>(
     for w in done {
         w.done.complete(Ok(()));
     }
+    inner.zero_fill_wakeup.notify();
     if let Some(listener) = listener {
         let names: Vec<(String, i32, i64)> = {
             let st = inner.state.borrow();
