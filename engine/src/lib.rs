@@ -60,5 +60,5 @@ pub use error::{AppendError, EngineError};
 pub use io::LogBytes;
 pub use store::{
     AppendOutcome, ArrivalListener, GetResult, GetStatus, MessageInput, Placement, PutStatus,
-    QueryResult, ShardStore, StoreStats, TimeBoundary,
+    QueryResult, ShardStore, SingleAppendOutcome, StoreStats, TimeBoundary,
 };

@@ -24,8 +24,9 @@
 //! next round, and rounds never overlap, so no two in-flight writes touch the same page);
 //! then in SYNC_FLUSH `fdatasync` (group commit: everything appended while a round runs shares
 //! the next round's sync); in ASYNC_FLUSH `fdatasync` only every `flush_interval`. Then it
-//! advances the positions, completes the waiters, makes ConsumeQueue entries visible and calls
-//! the arrival listener. A failed write or sync fails every waiter and *fences* the store: no
+//! advances the positions, raises the ack level (appenders wait on a [`PositionWatch`] for it
+//! to pass their record's end — no channel or task per append), makes ConsumeQueue entries
+//! visible and calls the arrival listener. A failed write or sync fails every waiter and *fences* the store: no
 //! further appends are accepted; reads keep working on what is visible.
 //!
 //! # Measured (this machine kind, see `rmq-engine-bench`)
@@ -40,7 +41,7 @@ use crate::limits::{
     FLUSH_WRITE_BYTES_MAX, PULL_MESSAGES_COUNT_MAX, PULL_SIZE_BYTES_MAX, QUERY_MESSAGES_COUNT_MAX,
 };
 use crate::offsets::{split_global, to_global};
-use crate::sync::{oneshot, Completer, Notify};
+use crate::sync::{Notify, PositionWatch};
 use crate::{checkpoint, paths, recovery};
 use bytes::{Bytes, BytesMut};
 use rmq_protocol::message::record::{RecordFields, RecordView, BLANK_MAGIC, BLANK_RECORD_BYTES};
@@ -98,6 +99,15 @@ pub enum PutStatus {
     PutOk,
     /// FLUSH_DISK_TIMEOUT: stored, but the sync did not complete within `syncFlushTimeout`.
     FlushDiskTimeout,
+}
+
+/// Result of [`ShardStore::append_one`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SingleAppendOutcome {
+    /// PUT_OK or FLUSH_DISK_TIMEOUT.
+    pub status: PutStatus,
+    /// Where the message was stored.
+    pub placement: Placement,
 }
 
 /// Result of [`ShardStore::append`].
@@ -197,11 +207,6 @@ pub(crate) struct Segment<F> {
 
 pub(crate) type QueueRef = Rc<RefCell<ConsumeQueue>>;
 
-struct Waiter {
-    target: u64,
-    done: Completer<Result<(), AppendError>>,
-}
-
 /// State of one shard's store. See the module docs for the positions' invariants.
 pub(crate) struct State<F> {
     pub(crate) segments: BTreeMap<u64, Segment<F>>,
@@ -218,9 +223,9 @@ pub(crate) struct State<F> {
     /// Recently written chunks `(start, bytes)` serving fresh reads from memory.
     recent: VecDeque<(u64, Bytes)>,
     recent_bytes: usize,
-    waiters: VecDeque<Waiter>,
-    /// CQ entries appended since the last round was taken: (queue, entry offset + 1).
-    arrivals: Vec<(QueueRef, u64)>,
+    /// Queues with entries appended since the last round was taken (each once: see
+    /// `ConsumeQueue::arrival_pending`).
+    arrivals: Vec<QueueRef>,
     /// Segments written since the last sync.
     unsynced_segments: Vec<u64>,
     pub(crate) queues: HashMap<String, HashMap<i32, QueueRef>>,
@@ -242,6 +247,8 @@ pub(crate) struct Inner<S: Storage> {
     pub(crate) storage: S,
     pub(crate) state: RefCell<State<S::File>>,
     flusher_wakeup: Notify,
+    /// The ack level (`State::visible`), which appenders wait on; failed when the store fences.
+    ack: PositionWatch<AppendError>,
     /// Wakes the zero-fill task (the write position moved).
     pub(crate) zero_fill_wakeup: Notify,
     /// Set when a zero-fill write completed (the flusher may be waiting for it).
@@ -322,7 +329,6 @@ impl<F: StorageFile> State<F> {
             partial_page: Vec::new(),
             recent: VecDeque::new(),
             recent_bytes: 0,
-            waiters: VecDeque::new(),
             arrivals: Vec::new(),
             unsynced_segments: Vec::new(),
             queues: HashMap::new(),
@@ -351,7 +357,9 @@ impl<F: StorageFile> State<F> {
         if let Some(q) = self.queues.get(topic).and_then(|m| m.get(&queue_id)) {
             return q.clone();
         }
-        let q = Rc::new(RefCell::new(ConsumeQueue::new(epf, 0)));
+        let mut cq = ConsumeQueue::new(epf, 0);
+        cq.identity = Some((Rc::from(topic), queue_id));
+        let q = Rc::new(RefCell::new(cq));
         self.queues
             .entry(topic.to_owned())
             .or_default()
@@ -375,6 +383,14 @@ impl<F: StorageFile> State<F> {
         (end <= chunk.len()).then(|| LogBytes::Shared(chunk.slice(off..end)))
     }
 
+    /// The store timestamp of the next append: the clock, but never going backwards within
+    /// a shard (SEARCH_OFFSET_BY_TIMESTAMP binary-searches store times).
+    fn next_store_timestamp(&mut self) -> i64 {
+        let ts = now_ms().max(self.last_store_timestamp);
+        self.last_store_timestamp = ts;
+        ts
+    }
+
     fn segment_base(&self, local: u64, seg_size: u64) -> u64 {
         local - local % seg_size
     }
@@ -395,6 +411,7 @@ impl<S: Storage> ShardStore<S> {
     pub async fn open(config: StoreConfig, storage: S) -> Result<Self, EngineError> {
         config.validate()?;
         let state = recovery::recover(&config, &storage).await?;
+        let ack = PositionWatch::new(state.visible);
         // Mark the store as running: if this file survives, the next start knows it crashed.
         let abort = paths::abort_file(&config.root_dir);
         let f = storage
@@ -407,6 +424,7 @@ impl<S: Storage> ShardStore<S> {
             storage,
             state: RefCell::new(state),
             flusher_wakeup: Notify::default(),
+            ack,
             zero_fill_wakeup: Notify::default(),
             zero_fill_done: Notify::default(),
             listener: RefCell::new(None),
@@ -479,17 +497,76 @@ impl<S: Storage> ShardStore<S> {
     }
 
     /// Append messages (one, or a batch) and wait for the durability the flush mode promises.
-    /// The batch is validated first and either wholly placed or wholly refused.
+    /// The batch is validated first and either wholly placed or wholly refused. For a single
+    /// message, [`ShardStore::append_one`] does the same without allocating.
     pub async fn append(
         &self,
         messages: &[MessageInput<'_>],
     ) -> Result<AppendOutcome, AppendError> {
-        let (placements, done) = self.place(messages)?;
+        if messages.is_empty() {
+            return Err(AppendError::MessageIllegal("empty batch".into()));
+        }
+        let (placements, target) = {
+            let cfg = &self.inner.config;
+            let mut st = self.inner.state.borrow_mut();
+            self.check_accepting(&st)?;
+            // Validate everything before placing anything: a batch is all or nothing.
+            let mut lens = Vec::with_capacity(messages.len());
+            for m in messages {
+                lens.push(validate(cfg, m)?);
+            }
+            let store_ts = st.next_store_timestamp();
+            let placements: Vec<Placement> = messages
+                .iter()
+                .zip(&lens)
+                .map(|(m, &len)| place_validated(cfg, &mut st, m, len, store_ts))
+                .collect();
+            st.stats.messages_appended += messages.len() as u64;
+            (placements, st.write_pos)
+        };
+        let status = self.await_ack(target).await?;
+        Ok(AppendOutcome { status, placements })
+    }
+
+    /// Append one message and wait for the durability the flush mode promises: the same as
+    /// [`ShardStore::append`] with a one-message batch, without a `Vec` per call.
+    pub async fn append_one(
+        &self,
+        message: &MessageInput<'_>,
+    ) -> Result<SingleAppendOutcome, AppendError> {
+        let (placement, target) = {
+            let cfg = &self.inner.config;
+            let mut st = self.inner.state.borrow_mut();
+            self.check_accepting(&st)?;
+            let len = validate(cfg, message)?;
+            let store_ts = st.next_store_timestamp();
+            let placement = place_validated(cfg, &mut st, message, len, store_ts);
+            st.stats.messages_appended += 1;
+            (placement, st.write_pos)
+        };
+        let status = self.await_ack(target).await?;
+        Ok(SingleAppendOutcome { status, placement })
+    }
+
+    fn check_accepting(&self, st: &State<S::File>) -> Result<(), AppendError> {
+        if let Some(reason) = &st.fenced {
+            return Err(AppendError::Fenced(reason.clone()));
+        }
+        if st.shutting_down || self.inner.stopped.get() {
+            return Err(AppendError::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    /// Wake the flusher and wait until the ack level passes `target` (the end of the last
+    /// placed record); in SYNC_FLUSH answer FLUSH_DISK_TIMEOUT after `sync_flush_timeout`.
+    async fn await_ack(&self, target: u64) -> Result<PutStatus, AppendError> {
         self.inner.flusher_wakeup.notify();
-        let result = match self.inner.config.flush_mode {
+        let acked = self.inner.ack.wait_for(target);
+        match self.inner.config.flush_mode {
             FlushMode::Sync => {
                 match glommio::timer::timeout(self.inner.config.sync_flush_timeout, async {
-                    Ok(done.await)
+                    Ok(acked.await)
                 })
                 .await
                 {
@@ -497,134 +574,8 @@ impl<S: Storage> ShardStore<S> {
                     Err(_) => Ok(PutStatus::FlushDiskTimeout),
                 }
             }
-            FlushMode::Async => done.await.map(|()| PutStatus::PutOk),
-        };
-        result.map(|status| AppendOutcome { status, placements })
-    }
-
-    /// Validate, assign offsets and encode into the pending buffer; register one waiter.
-    #[allow(clippy::type_complexity)]
-    fn place(
-        &self,
-        messages: &[MessageInput<'_>],
-    ) -> Result<
-        (
-            Vec<Placement>,
-            crate::sync::Completion<Result<(), AppendError>>,
-        ),
-        AppendError,
-    > {
-        let cfg = &self.inner.config;
-        if messages.is_empty() {
-            return Err(AppendError::MessageIllegal("empty batch".into()));
+            FlushMode::Async => acked.await.map(|()| PutStatus::PutOk),
         }
-        let mut st = self.inner.state.borrow_mut();
-        if let Some(reason) = &st.fenced {
-            return Err(AppendError::Fenced(reason.clone()));
-        }
-        if st.shutting_down || self.inner.stopped.get() {
-            return Err(AppendError::ShuttingDown);
-        }
-        let seg_size = cfg.commit_log_segment_bytes;
-        // Validate everything before placing anything: a batch is all or nothing.
-        let mut lens = Vec::with_capacity(messages.len());
-        for m in messages {
-            if m.topic.is_empty() {
-                return Err(AppendError::MessageIllegal("empty topic".into()));
-            }
-            if m.queue_id < 0 {
-                return Err(AppendError::MessageIllegal(format!(
-                    "queue id {}",
-                    m.queue_id
-                )));
-            }
-            if m.body.len() > cfg.max_message_body_bytes {
-                return Err(AppendError::MessageIllegal(format!(
-                    "body of {} bytes exceeds maxMessageSize {}",
-                    m.body.len(),
-                    cfg.max_message_body_bytes
-                )));
-            }
-            let len = fields_of(m, 0, 0, 0, cfg.store_host)
-                .encoded_len()
-                .map_err(|e| AppendError::MessageIllegal(e.to_string()))?;
-            if (len + BLANK_RECORD_BYTES) as u64 > seg_size {
-                return Err(AppendError::MessageIllegal(format!(
-                    "record of {len} bytes does not fit a {seg_size}-byte segment"
-                )));
-            }
-            lens.push(len);
-        }
-        // Store timestamps never go backwards within a shard (SEARCH_OFFSET_BY_TIMESTAMP
-        // binary-searches them).
-        let store_ts = now_ms().max(st.last_store_timestamp);
-        st.last_store_timestamp = store_ts;
-        let mut placements = Vec::with_capacity(messages.len());
-        for (m, &len) in messages.iter().zip(&lens) {
-            let len64 = len as u64;
-            let seg_base = st.segment_base(st.write_pos, seg_size);
-            let room = seg_base + seg_size - st.write_pos;
-            if len64 + BLANK_RECORD_BYTES as u64 > room {
-                // End-of-file filler: TOTALSIZE = bytes left, BLANK magic, zeros to the end.
-                let start = st.pending.len();
-                st.pending.resize(start + room as usize, 0);
-                st.pending[start..start + 4].copy_from_slice(&(room as i32).to_be_bytes());
-                st.pending[start + 4..start + 8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
-                st.write_pos += room;
-                let next = st.write_pos;
-                st.segments.entry(next).or_insert(Segment { file: None });
-            }
-            if st.segments.is_empty() {
-                let base = st.segment_base(st.write_pos, seg_size);
-                st.segments.insert(base, Segment { file: None });
-            }
-            let phys = to_global(cfg.shard_id, st.write_pos);
-            let dispatch = !is_prepared_or_rollback(m.sys_flag);
-            let (queue, queue_offset) = if dispatch {
-                let q = st.queue_or_create(m.topic, m.queue_id, cfg.cq_entries_per_file);
-                let off = q.borrow().max_offset();
-                (Some(q), off as i64)
-            } else {
-                (None, 0)
-            };
-            let start = st.pending.len();
-            st.pending.resize(start + len, 0);
-            let written = fields_of(m, queue_offset, phys, store_ts, cfg.store_host)
-                .encode_into(&mut st.pending[start..])
-                .expect("record validated before placement");
-            assert_eq!(written, len);
-            st.write_pos += len64;
-            if let Some(q) = queue {
-                let entry = CqEntry {
-                    physical_offset: phys,
-                    size: len as i32,
-                    tags_code: tags_code_of(m.properties),
-                };
-                let off = q.borrow_mut().append(entry);
-                assert_eq!(off as i64, queue_offset);
-                match st.arrivals.last_mut() {
-                    Some((last, upto)) if Rc::ptr_eq(last, &q) => *upto = off + 1,
-                    _ => st.arrivals.push((q, off + 1)),
-                }
-            }
-            if cfg.index_enabled
-                && m.sys_flag & sysflag::TRANSACTION_TYPE_MASK != sysflag::TRANSACTION_ROLLBACK_TYPE
-            {
-                let State { index, .. } = &mut *st;
-                index_keys(m.topic, m.properties, |k| index.put(k, phys, store_ts));
-            }
-            placements.push(Placement {
-                physical_offset: phys,
-                queue_offset,
-                size: len as i32,
-                store_timestamp: store_ts,
-            });
-        }
-        st.stats.messages_appended += messages.len() as u64;
-        let (done, wait) = oneshot();
-        let target = st.write_pos;
-        st.waiters.push_back(Waiter { target, done });
-        Ok((placements, wait))
     }
 
     /// Min and max offsets of a queue: `(min, max)` where max counts visible entries.
@@ -1016,13 +967,8 @@ impl<S: Storage> ShardStore<S> {
     /// in-process state. For crash tests; the files are left as they are.
     pub fn abandon(self) {
         self.stop_tasks();
-        let mut st = self.inner.state.borrow_mut();
-        st.fenced = Some("abandoned".into());
-        let waiters: Vec<Waiter> = st.waiters.drain(..).collect();
-        drop(st);
-        for w in waiters {
-            w.done.complete(Err(AppendError::ShuttingDown));
-        }
+        self.inner.state.borrow_mut().fenced = Some("abandoned".into());
+        self.inner.ack.fail(AppendError::ShuttingDown);
     }
 
     fn stop_tasks(&self) {
@@ -1044,6 +990,110 @@ fn record_size(head: &[u8], expected: Option<usize>) -> Option<usize> {
             }
         }
         rmq_protocol::message::record::RecordHead::Blank { .. } => None,
+    }
+}
+
+/// Check one message against the limits; returns its encoded record length.
+fn validate(cfg: &StoreConfig, m: &MessageInput<'_>) -> Result<usize, AppendError> {
+    if m.topic.is_empty() {
+        return Err(AppendError::MessageIllegal("empty topic".into()));
+    }
+    if m.queue_id < 0 {
+        return Err(AppendError::MessageIllegal(format!(
+            "queue id {}",
+            m.queue_id
+        )));
+    }
+    if m.body.len() > cfg.max_message_body_bytes {
+        return Err(AppendError::MessageIllegal(format!(
+            "body of {} bytes exceeds maxMessageSize {}",
+            m.body.len(),
+            cfg.max_message_body_bytes
+        )));
+    }
+    let len = fields_of(m, 0, 0, 0, cfg.store_host)
+        .encoded_len()
+        .map_err(|e| AppendError::MessageIllegal(e.to_string()))?;
+    let seg_size = cfg.commit_log_segment_bytes;
+    if (len + BLANK_RECORD_BYTES) as u64 > seg_size {
+        return Err(AppendError::MessageIllegal(format!(
+            "record of {len} bytes does not fit a {seg_size}-byte segment"
+        )));
+    }
+    Ok(len)
+}
+
+/// Place one validated message of `len` encoded bytes: roll the segment if it does not fit,
+/// assign its offsets, encode it straight into the pending buffer, add its ConsumeQueue and
+/// index entries.
+fn place_validated<F: StorageFile>(
+    cfg: &StoreConfig,
+    st: &mut State<F>,
+    m: &MessageInput<'_>,
+    len: usize,
+    store_ts: i64,
+) -> Placement {
+    let seg_size = cfg.commit_log_segment_bytes;
+    let len64 = len as u64;
+    let seg_base = st.segment_base(st.write_pos, seg_size);
+    let room = seg_base + seg_size - st.write_pos;
+    if len64 + BLANK_RECORD_BYTES as u64 > room {
+        // End-of-file filler: TOTALSIZE = bytes left, BLANK magic, zeros to the end.
+        let start = st.pending.len();
+        st.pending.resize(start + room as usize, 0);
+        st.pending[start..start + 4].copy_from_slice(&(room as i32).to_be_bytes());
+        st.pending[start + 4..start + 8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+        st.write_pos += room;
+        let next = st.write_pos;
+        st.segments.entry(next).or_insert(Segment { file: None });
+    }
+    if st.segments.is_empty() {
+        let base = st.segment_base(st.write_pos, seg_size);
+        st.segments.insert(base, Segment { file: None });
+    }
+    let phys = to_global(cfg.shard_id, st.write_pos);
+    let dispatch = !is_prepared_or_rollback(m.sys_flag);
+    let (queue, queue_offset) = if dispatch {
+        let q = st.queue_or_create(m.topic, m.queue_id, cfg.cq_entries_per_file);
+        let off = q.borrow().max_offset();
+        (Some(q), off as i64)
+    } else {
+        (None, 0)
+    };
+    let start = st.pending.len();
+    st.pending.resize(start + len, 0);
+    let written = fields_of(m, queue_offset, phys, store_ts, cfg.store_host)
+        .encode_into(&mut st.pending[start..])
+        .expect("record validated before placement");
+    assert_eq!(written, len);
+    st.write_pos += len64;
+    if let Some(q) = queue {
+        let entry = CqEntry {
+            physical_offset: phys,
+            size: len as i32,
+            tags_code: tags_code_of(m.properties),
+        };
+        let newly_pending = {
+            let mut cq = q.borrow_mut();
+            let off = cq.append(entry);
+            assert_eq!(off as i64, queue_offset);
+            !std::mem::replace(&mut cq.arrival_pending, true)
+        };
+        if newly_pending {
+            st.arrivals.push(q);
+        }
+    }
+    if cfg.index_enabled
+        && m.sys_flag & sysflag::TRANSACTION_TYPE_MASK != sysflag::TRANSACTION_ROLLBACK_TYPE
+    {
+        let State { index, .. } = st;
+        index_keys(m.topic, m.properties, |k| index.put(k, phys, store_ts));
+    }
+    Placement {
+        physical_offset: phys,
+        queue_offset,
+        size: len as i32,
+        store_timestamp: store_ts,
     }
 }
 
@@ -1074,17 +1124,13 @@ fn fields_of<'a>(
 
 /// Fail every waiter and refuse further appends.
 fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
-    let waiters: Vec<Waiter> = {
+    {
         let mut st = inner.state.borrow_mut();
         if st.fenced.is_none() {
             st.fenced = Some(reason.clone());
         }
-        st.waiters.drain(..).collect()
-    };
-    for w in waiters {
-        w.done
-            .complete(Err(AppendError::WriteFailed(reason.clone())));
     }
+    inner.ack.fail(AppendError::WriteFailed(reason));
 }
 
 async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
@@ -1203,7 +1249,18 @@ async fn flush_round<S: Storage>(
         let start = st.pending_start;
         assert_eq!(start, st.written, "rounds are sequential");
         st.pending_start = st.write_pos;
-        let arrivals = std::mem::take(&mut st.arrivals);
+        // Every entry appended so far belongs to a record in this round's bytes.
+        let arrivals: Vec<(QueueRef, u64)> = std::mem::take(&mut st.arrivals)
+            .into_iter()
+            .map(|q| {
+                let upto = {
+                    let mut cq = q.borrow_mut();
+                    cq.arrival_pending = false;
+                    cq.max_offset()
+                };
+                (q, upto)
+            })
+            .collect();
         (start, chunk, st.partial_page.clone(), arrivals)
     };
     let end = start + chunk.len() as u64;
@@ -1314,8 +1371,8 @@ async fn flush_round<S: Storage>(
         sync_log(inner).await?;
         *last_sync = std::time::Instant::now();
     }
-    // Advance the ack level; complete waiters; publish entries.
-    let (done, published, listener) = {
+    // Advance the ack level; publish entries; wake appenders.
+    let (level, listener) = {
         let mut st = inner.state.borrow_mut();
         let level = match inner.config.flush_mode {
             FlushMode::Sync => st.synced,
@@ -1333,37 +1390,19 @@ async fn flush_round<S: Storage>(
                 st.recent_bytes -= c.len();
             }
         }
-        let mut done = Vec::new();
-        while st.waiters.front().is_some_and(|w| w.target <= level) {
-            done.extend(st.waiters.pop_front());
+        for (q, upto) in &arrivals {
+            q.borrow_mut().set_visible(*upto);
         }
-        let mut published = Vec::with_capacity(arrivals.len());
-        for (q, upto) in arrivals {
-            q.borrow_mut().set_visible(upto);
-            published.push((q, upto));
-        }
-        (done, published, inner.listener.borrow().clone())
+        (level, inner.listener.borrow().clone())
     };
-    for w in done {
-        w.done.complete(Ok(()));
-    }
+    inner.ack.advance(level);
     inner.zero_fill_wakeup.notify();
     if let Some(listener) = listener {
-        let names: Vec<(String, i32, i64)> = {
-            let st = inner.state.borrow();
-            published
-                .iter()
-                .filter_map(|(q, upto)| {
-                    st.queues.iter().find_map(|(t, m)| {
-                        m.iter()
-                            .find(|(_, r)| Rc::ptr_eq(r, q))
-                            .map(|(id, _)| (t.clone(), *id, *upto as i64))
-                    })
-                })
-                .collect()
-        };
-        for (t, id, upto) in names {
-            listener(&t, id, upto);
+        for (q, upto) in arrivals {
+            let identity = q.borrow().identity.clone();
+            if let Some((topic, queue_id)) = identity {
+                listener(&topic, queue_id, upto as i64);
+            }
         }
     }
     let _ = seg_size;

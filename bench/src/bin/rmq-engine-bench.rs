@@ -1,8 +1,15 @@
 //! `rmq-engine-bench`: append throughput and ack latency of the storage engine on the real
 //! disk, next to the raw O_DIRECT sequential-write ceiling measured in the same run.
 //!
-//! Usage: `rmq-engine-bench [dir] [async_messages] [sync_messages_per_level]`
-//! (defaults `/tmp/rmq-engine-bench`, 1,000,000 and 20,000). Messages are 1 KiB bodies.
+//! Usage: `rmq-engine-bench [dir] [async_messages] [sync_messages_per_level] [sections]`
+//! (defaults `/tmp/rmq-engine-bench`, 1,000,000, 20,000 and `raw,async,sync`). Messages are
+//! 1 KiB bodies. Sections (comma-separated):
+//! - `raw`: raw O_DIRECT sequential write, 1 MiB buffers, 4 in flight (the disk ceiling);
+//! - `async`: ASYNC_FLUSH, 256 appenders, one message per append call, then 16 per call;
+//! - `sync`: SYNC_FLUSH with 1, 16 and 256 appenders (zero-fill ahead on, the default);
+//! - `sync-nozero`: the same with zero-fill off (segments only `fallocate`d);
+//! - `async-zero`: ASYNC_FLUSH with zero-fill on (`async` runs with it off).
+//!
 //! Prints one line per measurement and a final JSON line.
 
 use glommio::io::{DmaStreamWriterBuilder, OpenOptions};
@@ -65,12 +72,17 @@ async fn raw_write(dir: &Path, bytes: u64) -> f64 {
     bytes as f64 / secs / (1 << 20) as f64
 }
 
-fn store_config(dir: &Path, mode: FlushMode) -> StoreConfig {
+fn store_config(dir: &Path, mode: FlushMode, zero_fill: Option<bool>) -> StoreConfig {
     let _ = std::fs::remove_dir_all(dir);
     let mut c = StoreConfig::new(dir, 0);
     c.commit_log_segment_bytes = SEGMENT_BYTES;
     c.flush_mode = mode;
     c.index_enabled = false;
+    match zero_fill {
+        Some(true) => c.zero_fill_ahead_bytes = 4 << 20,
+        Some(false) => c.zero_fill_ahead_bytes = 0,
+        None => {}
+    }
     c
 }
 
@@ -80,17 +92,34 @@ struct Run {
     p50_us: u64,
     p99_us: u64,
     msgs_per_sync: f64,
+    sync_avg_us: f64,
 }
 
-/// `appenders` tasks append `total` messages in all, each waiting for its ack.
-async fn append_run(dir: &Path, mode: FlushMode, appenders: usize, total: usize) -> Run {
-    let store = ShardStore::open(store_config(dir, mode), GlommioStorage)
+/// How one measurement runs.
+#[derive(Clone, Copy)]
+struct Shape {
+    mode: FlushMode,
+    appenders: usize,
+    batch: usize,
+    zero_fill: Option<bool>,
+}
+
+/// `appenders` tasks append `total` messages in all, `batch` per call, each waiting for its
+/// ack (latency is per call).
+async fn append_run(dir: &Path, shape: Shape, total: usize) -> Run {
+    let Shape {
+        mode,
+        appenders,
+        batch,
+        zero_fill,
+    } = shape;
+    let store = ShardStore::open(store_config(dir, mode, zero_fill), GlommioStorage)
         .await
         .expect("open store");
     let hist = Rc::new(RefCell::new(
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
     ));
-    let per_task = total / appenders;
+    let per_task = total / appenders / batch;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..appenders {
@@ -98,9 +127,14 @@ async fn append_run(dir: &Path, mode: FlushMode, appenders: usize, total: usize)
         let hist = hist.clone();
         tasks.push(glommio::spawn_local(async move {
             let body = vec![0x61_u8; BODY_BYTES];
+            let messages = vec![message(&body); batch];
             for _ in 0..per_task {
                 let t = Instant::now();
-                store.append(&[message(&body)]).await.expect("append");
+                if batch == 1 {
+                    store.append_one(&messages[0]).await.expect("append");
+                } else {
+                    store.append(&messages).await.expect("append");
+                }
                 let us = u64::try_from(t.elapsed().as_micros())
                     .unwrap_or(u64::MAX)
                     .max(1);
@@ -113,7 +147,7 @@ async fn append_run(dir: &Path, mode: FlushMode, appenders: usize, total: usize)
     }
     let secs = start.elapsed().as_secs_f64();
     let stats = store.stats();
-    let n = (per_task * appenders) as f64;
+    let n = (per_task * appenders * batch) as f64;
     let record_bytes = store.log_offsets().1 as f64;
     store.shutdown().await.expect("shutdown");
     let h = hist.borrow();
@@ -123,6 +157,7 @@ async fn append_run(dir: &Path, mode: FlushMode, appenders: usize, total: usize)
         p50_us: h.value_at_quantile(0.5),
         p99_us: h.value_at_quantile(0.99),
         msgs_per_sync: n / stats.log_syncs.max(1) as f64,
+        sync_avg_us: stats.log_sync_micros as f64 / stats.log_syncs.max(1) as f64,
     }
 }
 
@@ -134,6 +169,12 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let sync_total: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let sections: Vec<String> = args
+        .get(4)
+        .map_or("raw,async,sync", String::as_str)
+        .split(',')
+        .map(str::to_owned)
+        .collect();
     std::fs::create_dir_all(&dir).expect("bench dir");
     let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(64 << 20)
@@ -141,36 +182,66 @@ fn main() {
         .make()
         .expect("executor");
     ex.run(async move {
-        let raw_bytes = (async_total * (BODY_BYTES + 128)) as u64;
-        let raw = raw_write(&dir, raw_bytes).await;
-        println!("raw O_DIRECT sequential write, 1 MiB x4 in flight: {raw:.0} MiB/s");
-        let a = append_run(&dir.join("async"), FlushMode::Async, 256, async_total).await;
-        println!(
-            "ASYNC_FLUSH 1 KiB, 256 appenders: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw), ack p50 {} us p99 {} us",
-            a.msgs_per_sec,
-            a.mib_per_sec,
-            100.0 * a.mib_per_sec / raw,
-            a.p50_us,
-            a.p99_us
-        );
-        let mut json = format!(
-            "{{\"raw_mib_s\":{raw:.0},\"async\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
-            a.msgs_per_sec, a.mib_per_sec, a.p50_us, a.p99_us
-        );
-        for appenders in [1usize, 16, 256] {
-            let total = if appenders == 1 { sync_total / 4 } else { sync_total };
-            let s = append_run(&dir.join("sync"), FlushMode::Sync, appenders, total).await;
-            println!(
-                "SYNC_FLUSH 1 KiB, {appenders} appenders: {:.0} msgs/s, ack p50 {} us p99 {} us, {:.1} msgs per fdatasync",
-                s.msgs_per_sec, s.p50_us, s.p99_us, s.msgs_per_sync
-            );
-            json.push_str(&format!(
-                ",\"sync_{appenders}\":{{\"msgs_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"msgs_per_sync\":{:.1}}}",
-                s.msgs_per_sec, s.p50_us, s.p99_us, s.msgs_per_sync
-            ));
+        let has = |s: &str| sections.iter().any(|x| x == s);
+        let mut json = String::from("{");
+        let mut raw = f64::NAN;
+        if has("raw") {
+            let raw_bytes = (async_total * (BODY_BYTES + 128)) as u64;
+            raw = raw_write(&dir, raw_bytes).await;
+            println!("raw O_DIRECT sequential write, 1 MiB x4 in flight: {raw:.0} MiB/s");
+            json.push_str(&format!("\"raw_mib_s\":{raw:.0}"));
+        }
+        for (section, zero_fill) in [("async", Some(false)), ("async-zero", Some(true))] {
+            if !has(section) {
+                continue;
+            }
+            for batch in [1usize, 16] {
+                let shape = Shape {
+                    mode: FlushMode::Async,
+                    appenders: 256,
+                    batch,
+                    zero_fill,
+                };
+                let a = append_run(&dir.join("async"), shape, async_total).await;
+                println!(
+                    "{section} 1 KiB, 256 appenders x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw), call p50 {} us p99 {} us",
+                    a.msgs_per_sec,
+                    a.mib_per_sec,
+                    100.0 * a.mib_per_sec / raw,
+                    a.p50_us,
+                    a.p99_us
+                );
+                json.push_str(&format!(
+                    ",\"{section}_b{batch}\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
+                    a.msgs_per_sec, a.mib_per_sec, a.p50_us, a.p99_us
+                ));
+            }
+        }
+        for (section, zero_fill) in [("sync", None), ("sync-nozero", Some(false))] {
+            if !has(section) {
+                continue;
+            }
+            for appenders in [1usize, 16, 256] {
+                let total = if appenders == 1 { sync_total / 4 } else { sync_total };
+                let shape = Shape {
+                    mode: FlushMode::Sync,
+                    appenders,
+                    batch: 1,
+                    zero_fill,
+                };
+                let s = append_run(&dir.join("sync"), shape, total).await;
+                println!(
+                    "{section} 1 KiB, {appenders} appenders: {:.0} msgs/s, ack p50 {} us p99 {} us, {:.1} msgs per fdatasync, fdatasync avg {:.0} us",
+                    s.msgs_per_sec, s.p50_us, s.p99_us, s.msgs_per_sync, s.sync_avg_us
+                );
+                json.push_str(&format!(
+                    ",\"{section}_{appenders}\":{{\"msgs_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"msgs_per_sync\":{:.1},\"sync_avg_us\":{:.0}}}",
+                    s.msgs_per_sec, s.p50_us, s.p99_us, s.msgs_per_sync, s.sync_avg_us
+                ));
+            }
         }
         json.push('}');
-        println!("{json}");
+        println!("{}", json.replacen("{,", "{", 1));
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -12,8 +12,13 @@
 //! [`FaultyStorage::crash`] returns a fresh file system as a restarted process would find it:
 //! - [`CrashKind::ProcessKill`] keeps every completed write (the OS or device has them);
 //! - [`CrashKind::MachineCrash`] keeps the synced image, and for every 512-byte sector that
-//!   changed since the last sync keeps at random the new bytes, the old bytes or garbage — the
-//!   "durable plus random torn bytes past it" model.
+//!   changed since the last sync keeps at random the new bytes, the old bytes, or garbage in
+//!   the bytes that changed — the "durable plus random torn bytes past it" model. A byte equal
+//!   in the synced and the new image keeps its value even in a garbled sector: a rewrite of a
+//!   page that holds synced records (every O_DIRECT append rewrites its partial last page)
+//!   must not destroy them. That assumes sector-atomic devices, as upstream and most storage
+//!   engines do; a device that scrambles whole sectors on power loss can lose synced bytes
+//!   sharing a sector with unsynced ones.
 //!
 //! Writes and syncs yield to the executor once, so concurrent appends interleave with them as
 //! they would with real I/O (that is what lets group commit gather waiters in tests).
@@ -224,8 +229,10 @@ fn torn_image(data: &[u8], synced: &[u8], rng: &mut SeededRng) -> Vec<u8> {
             0 => image[start..end].copy_from_slice(&data[start..end]),
             1 => {}
             _ => {
-                for b in &mut image[start..end] {
-                    *b = rng.next_u64() as u8;
+                for (b, new) in image[start..end].iter_mut().zip(&data[start..end]) {
+                    if b != new {
+                        *b = rng.next_u64() as u8;
+                    }
                 }
             }
         }
