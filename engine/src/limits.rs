@@ -37,6 +37,14 @@ pub const ZERO_FILL_AHEAD_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// Largest single zero-fill write (each is followed by its own `fdatasync`).
 pub const ZERO_FILL_WRITE_BYTES_MAX: usize = 1024 * 1024;
 
+/// Flush rounds in flight at once in ASYNC_FLUSH (rounds after the first take whole pages
+/// only, so they never share a page; SYNC_FLUSH runs one round per `fdatasync`).
+pub const FLUSH_ROUNDS_IN_FLIGHT_MAX: usize = 8;
+
+/// Smallest round launched while other rounds are in flight (a round with nothing in flight
+/// goes at once, whatever its size, so an idle log adds no latency).
+pub const FLUSH_ROUND_PIPELINED_BYTES_MIN: u64 = 256 * 1024;
+
 /// How often a short write is retried before it is treated as a failed write.
 pub const SHORT_WRITE_RETRIES_MAX: usize = 3;
 

@@ -36,9 +36,10 @@ use crate::config::{FlushMode, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{AppendError, EngineError};
 use crate::index::IndexService;
-use crate::io::{align_down, LogBytes, Storage, StorageFile};
+use crate::io::{align_down, LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
 use crate::limits::{
-    FLUSH_WRITE_BYTES_MAX, PULL_MESSAGES_COUNT_MAX, PULL_SIZE_BYTES_MAX, QUERY_MESSAGES_COUNT_MAX,
+    FLUSH_ROUNDS_IN_FLIGHT_MAX, FLUSH_ROUND_PIPELINED_BYTES_MIN, FLUSH_WRITE_BYTES_MAX,
+    PULL_MESSAGES_COUNT_MAX, PULL_SIZE_BYTES_MAX, QUERY_MESSAGES_COUNT_MAX,
 };
 use crate::offsets::{split_global, to_global};
 use crate::sync::{Notify, PositionWatch};
@@ -394,14 +395,6 @@ impl<F: StorageFile> State<F> {
     fn segment_base(&self, local: u64, seg_size: u64) -> u64 {
         local - local % seg_size
     }
-}
-
-/// A planned aligned write of one flush round.
-struct PlannedWrite<F> {
-    file: Rc<F>,
-    pos_in_file: u64,
-    head: Vec<u8>,
-    body: Bytes,
 }
 
 impl<S: Storage> ShardStore<S> {
@@ -952,7 +945,7 @@ impl<S: Storage> ShardStore<S> {
         // successor (it only ever covers pages past the log end, but a reopened store writes
         // there).
         while self.inner.state.borrow().zeroing.is_some() {
-            self.inner.zero_fill_done.notified().await;
+            glommio::timer::sleep(Duration::from_millis(1)).await;
         }
         persisted?;
         let abort = paths::abort_file(&self.inner.config.root_dir);
@@ -1133,20 +1126,151 @@ fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
     inner.ack.fail(AppendError::WriteFailed(reason));
 }
 
+/// One flush round: the log bytes `[start, start + chunk.len())` taken from `pending`.
+struct Round {
+    start: u64,
+    chunk: Bytes,
+    /// Bytes `[align_down(start), start)`: the head of the round's first page, written by an
+    /// earlier round and rewritten by this one (O_DIRECT writes whole pages).
+    prefix: Vec<u8>,
+    /// Queues to publish when the round completes, with their new visible max.
+    arrivals: Vec<(QueueRef, u64)>,
+}
+
+impl Round {
+    fn end(&self) -> u64 {
+        self.start + self.chunk.len() as u64
+    }
+}
+
+/// The page range the next round would write if it took up to `end` (for the zero-fill check).
+fn would_overlap_zeroing<F>(st: &State<F>, end: u64) -> bool {
+    let (w_start, w_end) = (align_down(st.pending_start), crate::io::align_up(end));
+    st.zeroing
+        .is_some_and(|(zs, ze)| zs < w_end && w_start < ze)
+}
+
+/// Take the next round from `pending`: everything, or only up to the last whole page
+/// (`whole_pages_only`, used while other rounds are in flight, so no two in-flight rounds
+/// ever write the same page). `None` if there is nothing to take.
+fn take_round<F>(st: &mut State<F>, shard_id: u16, whole_pages_only: bool) -> Option<Round> {
+    let start = st.pending_start;
+    let end = if whole_pages_only {
+        align_down(st.write_pos)
+    } else {
+        st.write_pos
+    };
+    if end <= start {
+        return None;
+    }
+    let chunk = st.pending.split_to((end - start) as usize).freeze();
+    st.pending_start = end;
+    // The next round's first-page head: bytes [align_down(end), end) of prefix + chunk.
+    let tail_from = align_down(end);
+    let next_prefix = if tail_from >= start {
+        chunk[(tail_from - start) as usize..].to_vec()
+    } else {
+        let mut p = st.partial_page.clone();
+        p.extend_from_slice(&chunk);
+        p
+    };
+    let prefix = std::mem::replace(&mut st.partial_page, next_prefix);
+    // Publish, per queue, the entries whose record lies wholly below `end`; a queue with
+    // entries past it (in the held-back partial page) stays pending for the next round.
+    let end_global = to_global(shard_id, end);
+    let mut arrivals = Vec::with_capacity(st.arrivals.len());
+    let mut still_pending = Vec::new();
+    for q in st.arrivals.drain(..) {
+        let (upto, complete) = {
+            let mut cq = q.borrow_mut();
+            let max = cq.max_offset();
+            let mut upto = max;
+            while upto > cq.visible_max() {
+                match cq.get(upto - 1) {
+                    Some(e) if e.physical_offset + i64::from(e.size) > end_global => upto -= 1,
+                    _ => break,
+                }
+            }
+            if upto == max {
+                cq.arrival_pending = false;
+            }
+            (upto, upto == max)
+        };
+        if !complete {
+            still_pending.push(q.clone());
+        }
+        arrivals.push((q, upto));
+    }
+    st.arrivals = still_pending;
+    Some(Round {
+        start,
+        chunk,
+        prefix,
+        arrivals,
+    })
+}
+
+/// The flusher: launches rounds (one at a time in SYNC_FLUSH, where each is followed by its
+/// `fdatasync`; up to [`FLUSH_ROUNDS_IN_FLIGHT_MAX`] in ASYNC_FLUSH), completes them in log
+/// order, syncs, and publishes.
+///
+/// A round launched behind others waits until it has at least
+/// [`FLUSH_ROUND_PIPELINED_BYTES_MIN`], so a busy log goes out in large writes.
+///
+/// Pipelining rule: a round that ends mid-page is launched only when no other round is in
+/// flight, and no round is launched while it is; rounds launched while others are in flight
+/// take whole pages only. So two writes of the same page are never in flight together.
 async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
+    let max_in_flight = match inner.config.flush_mode {
+        FlushMode::Sync => 1,
+        FlushMode::Async => FLUSH_ROUNDS_IN_FLIGHT_MAX,
+    };
+    let shard_id = inner.config.shard_id;
     let mut last_sync = std::time::Instant::now();
+    let mut in_flight: VecDeque<(Round, RoundTask)> = VecDeque::new();
+    let mut tail_in_flight = false;
     loop {
-        if inner.stopped.get() {
+        if inner.stopped.get() || inner.state.borrow().fenced.is_some() {
             return;
         }
-        let has_work = {
-            let st = inner.state.borrow();
-            if st.fenced.is_some() {
-                return;
-            }
-            !st.pending.is_empty()
-        };
-        if !has_work {
+        // Launch what may be launched.
+        let mut blocked_on_zero_fill = false;
+        while in_flight.len() < max_in_flight && !tail_in_flight {
+            let round = {
+                let mut st = inner.state.borrow_mut();
+                let whole_pages_only = !in_flight.is_empty();
+                let end = if whole_pages_only {
+                    align_down(st.write_pos)
+                } else {
+                    st.write_pos
+                };
+                if whole_pages_only
+                    && end.saturating_sub(st.pending_start) < FLUSH_ROUND_PIPELINED_BYTES_MIN
+                {
+                    // Small rounds behind others would only add small writes: let it grow
+                    // (it goes out when it is large enough or when the pipe drains).
+                    None
+                } else if end > st.pending_start && would_overlap_zeroing(&st, end) {
+                    // Data must land after the zeros: wait for that zero write.
+                    st.stats.zero_fill_waits += 1;
+                    blocked_on_zero_fill = true;
+                    None
+                } else {
+                    take_round(&mut st, shard_id, whole_pages_only)
+                }
+            };
+            let Some(round) = round else { break };
+            tail_in_flight = round.end() % IO_ALIGNMENT_BYTES as u64 != 0;
+            let task = Box::pin(glommio::spawn_local(write_round(
+                inner.clone(),
+                round.start,
+                round.chunk.clone(),
+                round.prefix.clone(),
+            )));
+            in_flight.push_back((round, task));
+        }
+        let Some((_, front)) = in_flight.front_mut() else {
+            // Idle: the periodic sync of ASYNC_FLUSH, then wait for work.
             let interval = inner.config.flush_interval;
             let needs_sync = {
                 let st = inner.state.borrow();
@@ -1160,19 +1284,71 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
                 last_sync = std::time::Instant::now();
                 continue;
             }
-            futures_lite::future::or(
-                inner.flusher_wakeup.notified(),
-                glommio::timer::sleep(interval),
-            )
-            .await;
+            if blocked_on_zero_fill {
+                inner.zero_fill_done.notified().await;
+            } else {
+                futures_lite::future::or(
+                    inner.flusher_wakeup.notified(),
+                    glommio::timer::sleep(interval),
+                )
+                .await;
+            }
             continue;
+        };
+        // Wait for the oldest round, or for new appends that may start another round.
+        let finished = futures_lite::future::or(async { Some(front.await) }, async {
+            if blocked_on_zero_fill {
+                inner.zero_fill_done.notified().await;
+            } else {
+                inner.flusher_wakeup.notified().await;
+            }
+            None
+        })
+        .await;
+        let Some(result) = finished else { continue };
+        let Some((round, _)) = in_flight.pop_front() else {
+            continue;
+        };
+        let touched = match result {
+            Ok(t) => t,
+            Err(e) => {
+                fence(&inner, e);
+                return;
+            }
+        };
+        if round.end() % IO_ALIGNMENT_BYTES as u64 != 0 {
+            tail_in_flight = false;
         }
-        if let Err(e) = flush_round(&inner, &mut last_sync).await {
-            fence(&inner, e);
-            return;
+        {
+            let mut st = inner.state.borrow_mut();
+            assert_eq!(st.written, round.start, "rounds complete in log order");
+            st.written = round.end();
+            st.stats.flush_rounds += 1;
+            for b in touched {
+                if !st.unsynced_segments.contains(&b) {
+                    st.unsynced_segments.push(b);
+                }
+            }
         }
+        let must_sync = match inner.config.flush_mode {
+            FlushMode::Sync => true,
+            FlushMode::Async => {
+                last_sync.elapsed() >= inner.config.flush_interval
+                    || inner.state.borrow().shutting_down
+            }
+        };
+        if must_sync {
+            if let Err(e) = sync_log(&inner).await {
+                fence(&inner, e);
+                return;
+            }
+            last_sync = std::time::Instant::now();
+        }
+        publish(&inner, round);
     }
 }
+
+type RoundTask = std::pin::Pin<Box<glommio::Task<Result<Vec<u64>, String>>>>;
 
 /// Ensure segment `base` has an open, preallocated file.
 pub(crate) async fn segment_file<S: Storage>(
@@ -1237,32 +1413,15 @@ async fn sync_log<S: Storage>(inner: &Inner<S>) -> Result<(), String> {
     Ok(())
 }
 
-async fn flush_round<S: Storage>(
-    inner: &Rc<Inner<S>>,
-    last_sync: &mut std::time::Instant,
-) -> Result<(), String> {
+/// Write one round's bytes with aligned DMA writes of up to [`FLUSH_WRITE_BYTES_MAX`], all in
+/// flight together. Returns the segments it touched.
+async fn write_round<S: Storage>(
+    inner: Rc<Inner<S>>,
+    start: u64,
+    chunk: Bytes,
+    prefix: Vec<u8>,
+) -> Result<Vec<u64>, String> {
     let seg_size = inner.config.commit_log_segment_bytes;
-    // Take the round's bytes.
-    let (start, chunk, prefix, arrivals) = {
-        let mut st = inner.state.borrow_mut();
-        let chunk = st.pending.split().freeze();
-        let start = st.pending_start;
-        assert_eq!(start, st.written, "rounds are sequential");
-        st.pending_start = st.write_pos;
-        // Every entry appended so far belongs to a record in this round's bytes.
-        let arrivals: Vec<(QueueRef, u64)> = std::mem::take(&mut st.arrivals)
-            .into_iter()
-            .map(|q| {
-                let upto = {
-                    let mut cq = q.borrow_mut();
-                    cq.arrival_pending = false;
-                    cq.max_offset()
-                };
-                (q, upto)
-            })
-            .collect();
-        (start, chunk, st.partial_page.clone(), arrivals)
-    };
     let end = start + chunk.len() as u64;
     let w_start = align_down(start);
     assert_eq!(prefix.len() as u64, start - w_start);
@@ -1275,103 +1434,71 @@ async fn flush_round<S: Storage>(
         let piece_end = end
             .min(base + seg_size)
             .min(pos + FLUSH_WRITE_BYTES_MAX as u64);
-        let file = segment_file(inner, base).await?;
+        let file = segment_file(&inner, base).await?;
         if touched.last() != Some(&base) {
             touched.push(base);
         }
         let (head, body) = if pos < start {
-            (prefix.clone(), chunk.slice(0..(piece_end - start) as usize))
+            (
+                prefix.as_slice(),
+                chunk.slice(0..(piece_end - start) as usize),
+            )
         } else {
             (
-                Vec::new(),
+                &[][..],
                 chunk.slice((pos - start) as usize..(piece_end - start) as usize),
             )
         };
-        writes.push(PlannedWrite {
+        // Issued at once (each piece its own task), awaited below.
+        writes.push(glommio::spawn_local(write_piece(
             file,
-            pos_in_file: pos - base,
-            head,
+            pos - base,
+            head.to_vec(),
             body,
-        });
+        )));
         pos = piece_end;
     }
-    // Never race a zero-fill write to the same pages: wait until none overlaps this round.
-    let w_end = crate::io::align_up(end);
-    loop {
-        let overlapping = {
-            let mut st = inner.state.borrow_mut();
-            let hit = st
-                .zeroing
-                .is_some_and(|(zs, ze)| zs < w_end && w_start < ze);
-            if hit {
-                st.stats.zero_fill_waits += 1;
-            }
-            hit
-        };
-        if !overlapping {
-            break;
-        }
-        inner.zero_fill_done.notified().await;
-    }
-    // Issue them all, then wait for all.
     let n_writes = writes.len() as u64;
-    let tasks: Vec<_> = writes
-        .into_iter()
-        .map(|w| {
-            glommio::spawn_local(async move {
-                let len = w.head.len() + w.body.len();
-                let mut data = Vec::with_capacity(0);
-                let slice: &[u8] = if w.head.is_empty() {
-                    &w.body
-                } else {
-                    data.reserve(len);
-                    data.extend_from_slice(&w.head);
-                    data.extend_from_slice(&w.body);
-                    &data
-                };
-                crate::io::write_all_aligned(&*w.file, w.pos_in_file, slice).await
-            })
-        })
-        .collect();
     let mut first_error = None;
-    for t in tasks {
-        if let Err(e) = t.await {
+    for w in writes {
+        if let Err(e) = w.await {
             first_error.get_or_insert(format!("commit log write: {e}"));
         }
     }
     if let Some(e) = first_error {
         return Err(e);
     }
-    {
-        let mut st = inner.state.borrow_mut();
-        st.written = end;
-        st.stats.log_writes += n_writes;
-        st.stats.flush_rounds += 1;
-        let tail_from = align_down(end);
-        st.partial_page = if tail_from >= start {
-            chunk[(tail_from - start) as usize..].to_vec()
-        } else {
-            let mut p = prefix.clone();
-            p.extend_from_slice(&chunk);
-            p
-        };
-        for b in touched {
-            if !st.unsynced_segments.contains(&b) {
-                st.unsynced_segments.push(b);
-            }
-        }
+    inner.state.borrow_mut().stats.log_writes += n_writes;
+    Ok(touched)
+}
+
+/// Write `head` then `body` at the aligned `pos_in_file` (one DMA write, zero-padded).
+async fn write_piece<F: StorageFile>(
+    file: Rc<F>,
+    pos_in_file: u64,
+    head: Vec<u8>,
+    body: Bytes,
+) -> std::io::Result<()> {
+    if head.is_empty() {
+        return crate::io::write_all_aligned(&*file, pos_in_file, &body).await;
     }
-    let must_sync = match inner.config.flush_mode {
-        FlushMode::Sync => true,
-        FlushMode::Async => {
-            last_sync.elapsed() >= inner.config.flush_interval || inner.state.borrow().shutting_down
-        }
-    };
-    if must_sync {
-        sync_log(inner).await?;
-        *last_sync = std::time::Instant::now();
-    }
-    // Advance the ack level; publish entries; wake appenders.
+    let mut data = Vec::with_capacity(head.len() + body.len());
+    data.extend_from_slice(&head);
+    data.extend_from_slice(&body);
+    crate::io::write_all_aligned(&*file, pos_in_file, &data).await
+}
+
+/// A completed (and, in SYNC_FLUSH, synced) round: raise the ack level, keep its bytes in
+/// the memory tail, make its ConsumeQueue entries visible, wake appenders and the zero-fill
+/// task, call the arrival listener.
+fn publish<S: Storage>(inner: &Inner<S>, round: Round) {
+    let Round {
+        start,
+        chunk,
+        arrivals,
+        ..
+    } = round;
+    let end = start + chunk.len() as u64;
     let (level, listener) = {
         let mut st = inner.state.borrow_mut();
         let level = match inner.config.flush_mode {
@@ -1379,7 +1506,7 @@ async fn flush_round<S: Storage>(
             FlushMode::Async => st.written,
         };
         assert!(level >= end, "round end {end} not covered by level {level}");
-        st.visible = level;
+        st.visible = st.visible.max(level);
         // Keep the chunk for fresh reads; bound the memory tail.
         if !chunk.is_empty() {
             st.recent_bytes += chunk.len();
@@ -1405,8 +1532,6 @@ async fn flush_round<S: Storage>(
             }
         }
     }
-    let _ = seg_size;
-    Ok(())
 }
 
 /// Write dirty ConsumeQueue and index pages, sync them, then write the checkpoint.

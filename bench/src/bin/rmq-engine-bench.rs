@@ -93,6 +93,7 @@ struct Run {
     p99_us: u64,
     msgs_per_sync: f64,
     sync_avg_us: f64,
+    kib_per_round: f64,
 }
 
 /// How one measurement runs.
@@ -158,6 +159,7 @@ async fn append_run(dir: &Path, shape: Shape, total: usize) -> Run {
         p99_us: h.value_at_quantile(0.99),
         msgs_per_sync: n / stats.log_syncs.max(1) as f64,
         sync_avg_us: stats.log_sync_micros as f64 / stats.log_syncs.max(1) as f64,
+        kib_per_round: record_bytes / 1024.0 / stats.flush_rounds.max(1) as f64,
     }
 }
 
@@ -204,12 +206,13 @@ fn main() {
                 };
                 let a = append_run(&dir.join("async"), shape, async_total).await;
                 println!(
-                    "{section} 1 KiB, 256 appenders x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw), call p50 {} us p99 {} us",
+                    "{section} 1 KiB, 256 appenders x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw), call p50 {} us p99 {} us, {:.0} KiB per flush round",
                     a.msgs_per_sec,
                     a.mib_per_sec,
                     100.0 * a.mib_per_sec / raw,
                     a.p50_us,
-                    a.p99_us
+                    a.p99_us,
+                    a.kib_per_round
                 );
                 json.push_str(&format!(
                     ",\"{section}_b{batch}\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
