@@ -53,6 +53,7 @@ pub mod recovery;
 pub mod retention;
 pub mod store;
 pub mod sync;
+mod task_queues;
 pub mod zero_fill;
 
 pub use config::{FlushMode, RetentionConfig, StoreConfig};

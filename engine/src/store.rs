@@ -435,6 +435,8 @@ impl<S: Storage> ShardStore<S> {
     fn spawn_background(&self) {
         let flusher = {
             let inner = self.inner.clone();
+            // The default queue: a latency-sensitive queue of its own was measured slower
+            // (more preemption, smaller rounds: 91-101 vs 155-220 MiB/s, one message per call).
             glommio::spawn_local(async move { flusher_loop(inner).await }).detach()
         };
         let persister = {
@@ -474,7 +476,9 @@ impl<S: Storage> ShardStore<S> {
         if self.inner.config.zero_fill_ahead_bytes > 0 {
             let inner = self.inner.clone();
             let zero_fill =
-                crate::zero_fill::spawn(move || crate::zero_fill::zero_fill_loop(inner.clone()));
+                crate::task_queues::spawn(crate::task_queues::Queue::ZeroFill, move || {
+                    crate::zero_fill::zero_fill_loop(inner.clone())
+                });
             self.tasks.borrow_mut().push(zero_fill);
         }
     }

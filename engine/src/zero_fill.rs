@@ -25,49 +25,12 @@
 use crate::io::{align_up, Storage, StorageFile};
 use crate::limits::ZERO_FILL_WRITE_BYTES_MAX;
 use crate::store::{segment_file, Inner};
-use std::cell::Cell;
-use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
-
-/// Shares of the zero-fill task queue (the default queue has 1000): it yields to appends and
-/// reads whenever they have work.
-const ZERO_FILL_SHARES: usize = 50;
 
 /// Longest the task sleeps without a wake-up before it rechecks (it is woken after every flush
 /// round; this only bounds a missed wake-up).
 const ZERO_FILL_IDLE_RECHECK: Duration = Duration::from_secs(1);
-
-thread_local! {
-    /// The zero-fill task queue of this thread's executor: (executor id, handle). Stores opened
-    /// on the same executor share it, so reopening a store does not create queues without end.
-    static TASK_QUEUE: Cell<Option<(usize, glommio::TaskQueueHandle)>> = const { Cell::new(None) };
-}
-
-/// Spawn the future `make` returns into the low-shares zero-fill task queue of the current
-/// executor (into the default queue if that queue cannot be used).
-pub(crate) fn spawn<F: Future<Output = ()> + 'static>(
-    make: impl Fn() -> F,
-) -> glommio::task::JoinHandle<()> {
-    let ex = glommio::executor();
-    let id = ex.id();
-    let queue = TASK_QUEUE.with(|c| match c.get() {
-        Some((owner, q)) if owner == id => q,
-        _ => {
-            let q = ex.create_task_queue(
-                glommio::Shares::Static(ZERO_FILL_SHARES),
-                glommio::Latency::NotImportant,
-                "rmq-engine-zero-fill",
-            );
-            c.set(Some((id, q)));
-            q
-        }
-    });
-    match glommio::spawn_local_into(make(), queue) {
-        Ok(task) => task.detach(),
-        Err(_) => glommio::spawn_local(make()).detach(),
-    }
-}
 
 /// The next range to zero: `(segment base, start, end)`, local offsets, page aligned.
 fn next_job(

@@ -132,6 +132,11 @@ impl StorageFile for GlommioFile {
         GlommioBuf(buf)
     }
 
+    fn alloc_buf_for_overwrite(&self, len: usize) -> GlommioBuf {
+        // Pool memory with old contents; the caller overwrites every byte.
+        GlommioBuf(self.file.alloc_dma_buffer(len))
+    }
+
     async fn write_at(&self, buf: GlommioBuf, pos: u64) -> io::Result<usize> {
         self.file.write_at(buf.0, pos).await.map_err(to_io)
     }

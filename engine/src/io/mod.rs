@@ -111,6 +111,11 @@ pub trait StorageFile: 'static {
 
     /// A zeroed write buffer of `len` bytes (`len` a multiple of [`IO_ALIGNMENT_BYTES`]).
     fn alloc_buf(&self, len: usize) -> Self::Buf;
+    /// A write buffer of `len` bytes whose contents are unspecified (the caller overwrites
+    /// all of it): saves zeroing a buffer that is about to be filled.
+    fn alloc_buf_for_overwrite(&self, len: usize) -> Self::Buf {
+        self.alloc_buf(len)
+    }
     /// Write `buf` at `pos` (aligned). Returns the bytes written, which may be fewer than asked.
     async fn write_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize>;
     /// Read up to `len` bytes at `pos` (any alignment). Returns fewer only at end of file.
@@ -132,8 +137,10 @@ pub async fn write_all_aligned<F: StorageFile>(file: &F, pos: u64, data: &[u8]) 
     assert_eq!(pos, align_down(pos), "unaligned write position {pos}");
     let len = align_up(data.len() as u64) as usize;
     for _attempt in 0..=crate::limits::SHORT_WRITE_RETRIES_MAX {
-        let mut buf = file.alloc_buf(len);
-        buf.as_mut()[..data.len()].copy_from_slice(data);
+        let mut buf = file.alloc_buf_for_overwrite(len);
+        let (payload, padding) = buf.as_mut().split_at_mut(data.len());
+        payload.copy_from_slice(data);
+        padding.fill(0);
         let written = file.write_at(buf, pos).await?;
         if written >= len {
             return Ok(());
