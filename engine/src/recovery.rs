@@ -21,12 +21,14 @@
 //! | I `gap` | segment file names not contiguous, or of another shard | refuse to start (`EngineError::Corrupt`) |
 //! | J `queue-offset-mismatch` | a valid record's QUEUEOFFSET differs from its queue's next offset (queue not empty) | refuse to start (`EngineError::Corrupt`) |
 //!
-//! Tests (`tests/store.rs`): A every test's first open; B
-//! `segments_roll_with_blank_filler_and_survive_restart` (asserts the case); C and H the crash
-//! tests (`*_survive_process_kill`, `*_survive_machine_crash`, index rebuild in
-//! `query_by_key_*`); E `torn_tail_after_machine_crash_is_truncated_and_never_served`; F the
-//! roll test's restart across fillers; G the crash tests' dense offsets after recovery.
-//! **Not yet tested one by one:** D, I, J (no dedicated test plants those files).
+//! After the scan, ConsumeQueue files on disk are cut to the entries kept (row G), the scanned
+//! segments are synced, and a checkpoint matching the recovered state is written (`cq_done` =
+//! scan start, `log_synced` = log end), so a crash before the first persist pass cannot make
+//! the next recovery start past a log end that moved back (row E below an old checkpoint).
+//!
+//! Tests: `tests/recovery.rs` has one or more per row and `recovery_table_rows_all_have_tests`,
+//! which checks that every row of this table names a test that exists (its `ROW_TESTS` list);
+//! `tests/property.rs` exercises all of them in random interleavings with crashes.
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::StoreConfig;
