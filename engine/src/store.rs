@@ -250,6 +250,11 @@ pub(crate) struct Inner<S: Storage> {
     flusher_wakeup: Notify,
     /// The ack level (`State::visible`), which appenders wait on; failed when the store fences.
     ack: PositionWatch<AppendError>,
+    /// The written level (`State::written`): what a SYNC_FLUSH append with `WAIT=false`
+    /// waits for (survives `kill -9`, as an ASYNC_FLUSH ack).
+    written_ack: PositionWatch<AppendError>,
+    /// The directory lock; released by shutdown and by `abandon` (as a dying process would).
+    lock: RefCell<Option<crate::io::LockGuard>>,
     /// Wakes the zero-fill task (the write position moved).
     pub(crate) zero_fill_wakeup: Notify,
     /// Set when a zero-fill write completed (the flusher may be waiting for it).
@@ -403,7 +408,23 @@ impl<S: Storage> ShardStore<S> {
     /// does with the files it finds.
     pub async fn open(config: StoreConfig, storage: S) -> Result<Self, EngineError> {
         config.validate()?;
+        // One live store per directory: taken before recovery touches any file.
+        storage
+            .create_dir_all(&config.root_dir)
+            .map_err(EngineError::io("create store dir", &config.root_dir))?;
+        let lock_path = paths::lock_file(&config.root_dir);
+        let lock = storage.lock_exclusive(&lock_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                EngineError::Unavailable(format!(
+                    "store {} is open in another process (or store)",
+                    config.root_dir.display()
+                ))
+            } else {
+                EngineError::io("lock store", &lock_path)(e)
+            }
+        })?;
         let state = recovery::recover(&config, &storage).await?;
+        let written_ack = PositionWatch::new(state.written);
         let ack = PositionWatch::new(state.visible);
         // Mark the store as running: if this file survives, the next start knows it crashed.
         let abort = paths::abort_file(&config.root_dir);
@@ -418,6 +439,8 @@ impl<S: Storage> ShardStore<S> {
             state: RefCell::new(state),
             flusher_wakeup: Notify::default(),
             ack,
+            written_ack,
+            lock: RefCell::new(Some(lock)),
             zero_fill_wakeup: Notify::default(),
             zero_fill_done: Notify::default(),
             listener: RefCell::new(None),
@@ -521,7 +544,8 @@ impl<S: Storage> ShardStore<S> {
             st.stats.messages_appended += messages.len() as u64;
             (placements, st.write_pos)
         };
-        let status = self.await_ack(target).await?;
+        let wait = messages.iter().any(waits_for_flush);
+        let status = self.await_ack(target, wait).await?;
         Ok(AppendOutcome { status, placements })
     }
 
@@ -541,7 +565,7 @@ impl<S: Storage> ShardStore<S> {
             st.stats.messages_appended += 1;
             (placement, st.write_pos)
         };
-        let status = self.await_ack(target).await?;
+        let status = self.await_ack(target, waits_for_flush(message)).await?;
         Ok(SingleAppendOutcome { status, placement })
     }
 
@@ -557,8 +581,18 @@ impl<S: Storage> ShardStore<S> {
 
     /// Wake the flusher and wait until the ack level passes `target` (the end of the last
     /// placed record); in SYNC_FLUSH answer FLUSH_DISK_TIMEOUT after `sync_flush_timeout`.
-    async fn await_ack(&self, target: u64) -> Result<PutStatus, AppendError> {
+    /// In SYNC_FLUSH, `wait == false` (the `WAIT=false` property) waits only for the write,
+    /// not the `fdatasync`: upstream acks such messages without waiting for the flush.
+    async fn await_ack(&self, target: u64, wait: bool) -> Result<PutStatus, AppendError> {
         self.inner.flusher_wakeup.notify();
+        if !wait && self.inner.config.flush_mode == FlushMode::Sync {
+            return self
+                .inner
+                .written_ack
+                .wait_for(target)
+                .await
+                .map(|()| PutStatus::PutOk);
+        }
         let acked = self.inner.ack.wait_for(target);
         match self.inner.config.flush_mode {
             FlushMode::Sync => {
@@ -935,6 +969,7 @@ impl<S: Storage> ShardStore<S> {
             };
             if let Some(reason) = fenced {
                 self.stop_tasks();
+                self.inner.lock.borrow_mut().take();
                 return Err(EngineError::Unavailable(reason));
             }
             if drained {
@@ -953,11 +988,14 @@ impl<S: Storage> ShardStore<S> {
         }
         persisted?;
         let abort = paths::abort_file(&self.inner.config.root_dir);
-        self.inner
+        let removed = self
+            .inner
             .storage
             .remove(&abort)
             .await
-            .map_err(EngineError::io("remove abort marker", &abort))
+            .map_err(EngineError::io("remove abort marker", &abort));
+        self.inner.lock.borrow_mut().take();
+        removed
     }
 
     /// Stop the background tasks without flushing anything: what `kill -9` does to the
@@ -966,6 +1004,9 @@ impl<S: Storage> ShardStore<S> {
         self.stop_tasks();
         self.inner.state.borrow_mut().fenced = Some("abandoned".into());
         self.inner.ack.fail(AppendError::ShuttingDown);
+        self.inner.written_ack.fail(AppendError::ShuttingDown);
+        // A killed process's flock dies with it.
+        self.inner.lock.borrow_mut().take();
     }
 
     fn stop_tasks(&self) {
@@ -988,6 +1029,11 @@ fn record_size(head: &[u8], expected: Option<usize>) -> Option<usize> {
         }
         rmq_protocol::message::record::RecordHead::Blank { .. } => None,
     }
+}
+
+/// Whether the producer waits for the flush (`WAIT` property, true unless "false").
+fn waits_for_flush(m: &MessageInput<'_>) -> bool {
+    properties::get(m.properties, keys::WAIT) != Some("false")
 }
 
 /// Check one message against the limits; returns its encoded record length.
@@ -1127,7 +1173,8 @@ fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
             st.fenced = Some(reason.clone());
         }
     }
-    inner.ack.fail(AppendError::WriteFailed(reason));
+    inner.ack.fail(AppendError::WriteFailed(reason.clone()));
+    inner.written_ack.fail(AppendError::WriteFailed(reason));
 }
 
 /// One flush round: the log bytes `[start, start + chunk.len())` taken from `pending`.
@@ -1327,6 +1374,7 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
             let mut st = inner.state.borrow_mut();
             assert_eq!(st.written, round.start, "rounds complete in log order");
             st.written = round.end();
+            inner.written_ack.advance(round.end());
             st.stats.flush_rounds += 1;
             for b in touched {
                 if !st.unsynced_segments.contains(&b) {

@@ -529,3 +529,56 @@ fn delete_topic_removes_its_queues() {
         store.shutdown().await.unwrap();
     });
 }
+
+#[test]
+fn a_store_directory_opens_once_until_shutdown_or_crash() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let cfg = config(FlushMode::Async);
+        let store = open(cfg.clone(), &fs).await;
+        let second = rmq_engine::ShardStore::open(cfg.clone(), fs.clone()).await;
+        assert!(matches!(
+            second.err(),
+            Some(rmq_engine::EngineError::Unavailable(_))
+        ));
+        store.shutdown().await.unwrap();
+        // Released by shutdown ...
+        let store = open(cfg.clone(), &fs).await;
+        // ... and by a crash (the dead process's lock goes with it).
+        store.abandon();
+        let store = open(cfg, &fs).await;
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn wait_false_in_sync_flush_acks_after_the_write_not_the_fsync() {
+    run(async {
+        let no_wait = "WAIT\u{1}false\u{2}";
+        let b = body(0, 0, 100);
+        // Every fdatasync fails: an append that waits for it fails, one with WAIT=false is
+        // acknowledged once its write completed (and the store fences on the failed sync).
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Sync), &fs).await;
+        fs.faults(|f| f.sync_errno = Some(libc::EIO));
+        let out = store.append_one(&msg("T", 0, &b, no_wait)).await.unwrap();
+        assert_eq!(out.status, PutStatus::PutOk);
+        assert_eq!(out.placement.queue_offset, 0);
+        // The write is on the "device": a kill -9 keeps it.
+        let killed = fs.crash(CrashKind::ProcessKill, 1);
+        store.abandon();
+        let store = open(config(FlushMode::Sync), &killed).await;
+        assert_eq!(read_all(&store, "T", 0).await, vec![(0, b.clone())]);
+        store.shutdown().await.unwrap();
+
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Sync), &fs).await;
+        fs.faults(|f| f.sync_errno = Some(libc::EIO));
+        let waited = store.append_one(&msg("T", 0, &b, "")).await;
+        assert!(
+            matches!(waited, Err(AppendError::WriteFailed(_))),
+            "{waited:?}"
+        );
+        store.abandon();
+    });
+}

@@ -25,7 +25,7 @@
 //! File metadata (existence, length) is treated as durable at once.
 //! Lives on one executor (`Rc`/`RefCell`).
 
-use super::{LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
+use super::{LockGuard, LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,6 +82,20 @@ struct FsState {
     counters: FsCounters,
     clock_ms: i64,
     disk_used_ratio: f64,
+    /// Paths locked by [`Storage::lock_exclusive`] and not yet released.
+    locked: BTreeSet<PathBuf>,
+}
+
+/// Releases a [`FaultyStorage`] lock when dropped.
+struct FaultyLock {
+    fs: Rc<RefCell<FsState>>,
+    path: PathBuf,
+}
+
+impl Drop for FaultyLock {
+    fn drop(&mut self) {
+        self.fs.borrow_mut().locked.remove(&self.path);
+    }
 }
 
 /// The in-memory fault-injecting file system. Clones share state.
@@ -211,6 +225,8 @@ impl FaultyStorage {
                 counters: FsCounters::default(),
                 clock_ms: old.clock_ms,
                 disk_used_ratio: old.disk_used_ratio,
+                // The crashed process's locks died with it.
+                locked: BTreeSet::new(),
             })),
         }
     }
@@ -328,6 +344,27 @@ impl Storage for FaultyStorage {
 
     fn disk_used_ratio(&self, _path: &Path) -> io::Result<f64> {
         Ok(self.state.borrow().disk_used_ratio)
+    }
+
+    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard> {
+        let mut st = self.state.borrow_mut();
+        if !st.locked.insert(path.to_path_buf()) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked", path.display()),
+            ));
+        }
+        let now = st.clock_ms;
+        st.files.entry(path.to_path_buf()).or_insert_with(|| {
+            Rc::new(RefCell::new(FileData {
+                mtime_ms: now,
+                ..FileData::default()
+            }))
+        });
+        Ok(LockGuard::new(FaultyLock {
+            fs: self.state.clone(),
+            path: path.to_path_buf(),
+        }))
     }
 }
 

@@ -101,6 +101,26 @@ pub trait Storage: Clone + 'static {
     fn modified_ms(&self, path: &Path) -> io::Result<i64>;
     /// Fraction (0.0..=1.0) of the file system holding `path` that is in use.
     fn disk_used_ratio(&self, path: &Path) -> io::Result<f64>;
+    /// Take an exclusive lock on `path` (created if missing) for as long as the returned guard
+    /// lives. Fails with `ErrorKind::WouldBlock` if another holder (another process, or
+    /// another open store in this one) has it; a holder that dies releases it.
+    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard>;
+}
+
+/// Holds a lock taken by [`Storage::lock_exclusive`]; dropping it releases the lock.
+pub struct LockGuard(#[allow(dead_code)] Box<dyn std::any::Any>);
+
+impl LockGuard {
+    /// Wrap whatever keeps the lock held (released when it is dropped).
+    pub fn new(holder: impl std::any::Any) -> Self {
+        LockGuard(Box::new(holder))
+    }
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockGuard")
+    }
 }
 
 /// One open file. Positions are byte offsets from the start of the file.
