@@ -582,3 +582,32 @@ fn wait_false_in_sync_flush_acks_after_the_write_not_the_fsync() {
         store.abandon();
     });
 }
+
+#[test]
+fn zero_fill_runs_ahead_without_touching_records() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let cfg = config(FlushMode::Sync);
+        let store = open(cfg.clone(), &fs).await;
+        for i in 0..150u64 {
+            let b = body(0, i, 900);
+            store.append_one(&msg("T", 0, &b, "")).await.unwrap();
+        }
+        // Let the low-priority task catch up, bounded.
+        for _ in 0..200 {
+            if store.stats().zero_filled_bytes > 0 {
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert!(store.stats().zero_filled_bytes > 0, "{:?}", store.stats());
+        store.abandon();
+        let store = open(cfg, &fs.crash(CrashKind::ProcessKill, 3)).await;
+        let all = read_all(&store, "T", 0).await;
+        assert_eq!(all.len(), 150);
+        for (i, (_, b)) in all.iter().enumerate() {
+            assert_eq!(*b, body(0, i as u64, 900));
+        }
+        store.shutdown().await.unwrap();
+    });
+}
