@@ -18,28 +18,58 @@
 //! - ASYNC_FLUSH: the record's O_DIRECT write completed (survives `kill -9`); `fdatasync`
 //!   every `flush_interval` (500 ms).
 //! - SYNC_FLUSH: an `fdatasync` covering the record completed (survives a machine crash);
-//!   group commit. A failed write or sync fails every waiter and fences the store.
+//!   group commit. A message with `WAIT=false` is acked once its write completed (as upstream
+//!   acks it without waiting for the flush). A failed write or sync fails every waiter and
+//!   fences the store.
+//! - One live store per directory: `open` takes an exclusive `flock` on `<root>/lock`.
 //!
-//! # Measured (2 vCPU, ext4 on virtio-blk; `rmq-engine-bench /tmp/x 500000 10000`, one run)
+//! # Measured (2 vCPU, ext4 on virtio-blk, shared with four other engineers' builds: load
+//! average 7-8 during the runs)
+//! `rmq-engine-bench /tmp/x 500000 10000 raw,async,sync,sync-nozero`, three runs; medians,
+//! with the three values in brackets. The noise is large (the raw ceiling itself moved
+//! between 425 and 964 MiB/s within minutes), so ratios are computed within one run.
 //!
-//! | what | figure |
+//! | what | median (three runs) |
 //! |---|---|
-//! | raw O_DIRECT sequential write, 1 MiB x 4 in flight | 1397 MiB/s |
-//! | ASYNC_FLUSH, 1 KiB, 256 appenders each awaiting its ack | 264,621 msgs/s, 287 MiB/s (21% of raw), ack p50 550 us, p99 5.5 ms |
-//! | SYNC_FLUSH, 1 appender | 291 msgs/s, p50 3.6 ms, p99 15.4 ms, 1.0 msgs/fdatasync |
-//! | SYNC_FLUSH, 16 appenders | 3,788 msgs/s, p50 4.0 ms, p99 16.2 ms, 16.0 msgs/fdatasync |
-//! | SYNC_FLUSH, 256 appenders | 55,358 msgs/s, p50 3.9 ms, p99 10.8 ms, 256.0 msgs/fdatasync |
+//! | raw O_DIRECT sequential write, 1 MiB x 4 in flight | 578 MiB/s [425, 708, 578] |
+//! | ASYNC_FLUSH, 256 appenders, 1 message per `append_one` | 194 MiB/s, 179k msgs/s; 28% of raw in its run [46%, 28%, 25%]; call p50 717 us, p99 11 ms |
+//! | ASYNC_FLUSH, 256 appenders, 16 messages per `append` | 239 MiB/s, 221k msgs/s; 56% of raw in its run [56%, 33%, 62%]; call p50 14 ms, p99 63 ms |
+//! | SYNC_FLUSH, 1 appender | 643 msgs/s, ack p50 443 us [747, 443, 389], p99 16-32 ms, 1.0 msgs/fdatasync |
+//! | SYNC_FLUSH, 16 appenders | 6,596 msgs/s, ack p50 661 us [765, 661, 654], p99 15-25 ms, 16.0 msgs/fdatasync |
+//! | SYNC_FLUSH, 256 appenders | 47k msgs/s [30k, 102k, 47k], ack p50 2.8 ms [7.2, 1.8, 2.8], p99 9-42 ms, 256 msgs/fdatasync |
+//! | same without zero-fill (`sync-nozero`): 1 / 16 / 256 appenders | ack p50 895 us / 3.7 ms / 4.3 ms; 326-395 / 2,132-2,999 / 31k-43k msgs/s |
 //!
-//! O_DIRECT was chosen (not mmap) because an ack in ASYNC_FLUSH then means "on the device",
-//! and appends are coalesced into large aligned writes anyway; mmap was **not** measured.
-//! Open findings: ASYNC_FLUSH is CPU-bound at 21% of the raw bandwidth (target 50%): per-append
-//! task, waiter and `Vec` costs dominate with one message per append; fdatasync here costs
-//! ~3.6 ms at p50 (performance.md measured 62 us with fio), most likely because writes into
-//! `fallocate`d (unwritten) extents force a journal commit on every fdatasync — zero-filling
-//! segments ahead of use should fix it and is not done yet.
+//! Findings:
+//! - **fdatasync cost.** The first pass measured 3.6 ms p50 and suspected unwritten extents.
+//!   A direct experiment (4 KiB O_DIRECT write + fdatasync, 1000 per mode, interleaved,
+//!   two runs) gave p50 134-223 us into `fallocate`d space vs 75-93 us into zero-filled space:
+//!   the extent conversion costs a journal commit per sync. Most of the remaining variance
+//!   (3-8 ms syncs) is the shared disk: the same experiment swung between 0.1 and 3.8 ms p50
+//!   from one minute to the next. Zero-filling ahead ([`zero_fill`]) cut the SYNC_FLUSH ack
+//!   p50 in the same runs at 1 appender from 0.87-1.0 ms to 0.39-0.75 ms and at 16 from
+//!   3.1-4.7 ms to 0.65-0.77 ms (all runs); at 256 the median went from 4.3 to 2.8 ms but one
+//!   run of three was worse (7.2 vs 4.4 ms). An earlier run: 2.5 / 2.0 / 4.1 ms without,
+//!   0.84 / 0.51 / 1.4 ms with (1 / 16 / 256). It is on by default (4 MiB ahead).
+//! - **ASYNC_FLUSH** is not CPU-bound: the process uses about a third of one core (perf,
+//!   `cpu-clock`: kernel 52%, memset/memmove 13% — the memset of DMA buffers is now gone —,
+//!   crc32 3.5%, placement 2.6%). It is bound by the closed loop of the benchmark: 256
+//!   appenders each awaiting their ack keep at most 256 KiB (4 MiB with batches of 16) in
+//!   flight, so throughput is in-flight bytes / write latency. Batches of 16 reach the 50%
+//!   target in two of three runs; single-message appends do not (25-46%). Flush rounds are
+//!   pipelined (up to 8 in flight) but the closed loop mostly presents one round at a time
+//!   (284 KiB / 4.5 MiB per round). A latency-sensitive task queue for the flusher was tried
+//!   and was slower. What would help further: more appenders (a broker has many connections)
+//!   or acking batches of connections earlier, not less CPU.
+//! - **mmap vs O_DIRECT** (`mmap` section, raw, three runs): copying 1,152-byte records into
+//!   a shared mapping of a `fallocate`d file runs at 115-148 MiB/s (page faults on first
+//!   touch, in the executor thread), 109-137 MiB/s with the final `msync`, against 427-474
+//!   MiB/s for O_DIRECT 1 MiB writes of the same bytes in the same runs. O_DIRECT stays:
+//!   3x faster here, never blocks the executor on a page fault, and its ack means "on the
+//!   device" rather than "in the page cache".
 //!
 //! # Known limits
 //! - ConsumeQueue files are held in memory while the queue exists (20 bytes per message).
+//! - The machine-crash model assumes sector-atomic devices (see [`io::fault`]).
 pub mod checkpoint;
 pub mod config;
 pub mod consume_queue;

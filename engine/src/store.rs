@@ -19,15 +19,20 @@
 //!   a crash the flush mode protects against could take back.
 //!
 //! # The flusher (one task per shard)
-//! Loops in *rounds*: take every byte appended since the last round, write it with aligned DMA
-//! writes of up to 1 MiB, all in flight together (the partial last page is rewritten by the
-//! next round, and rounds never overlap, so no two in-flight writes touch the same page);
-//! then in SYNC_FLUSH `fdatasync` (group commit: everything appended while a round runs shares
-//! the next round's sync); in ASYNC_FLUSH `fdatasync` only every `flush_interval`. Then it
-//! advances the positions, raises the ack level (appenders wait on a [`PositionWatch`] for it
-//! to pass their record's end — no channel or task per append), makes ConsumeQueue entries
-//! visible and calls the arrival listener. A failed write or sync fails every waiter and *fences* the store: no
-//! further appends are accepted; reads keep working on what is visible.
+//! Works in *rounds*: a round takes bytes appended since the last one and writes them with
+//! aligned DMA writes of up to 1 MiB, all in flight together (the partial last page is
+//! rewritten by the next round). In SYNC_FLUSH one round runs at a time and is followed by
+//! `fdatasync` (group commit: everything appended while a round runs shares the next round's
+//! sync). In ASYNC_FLUSH up to 8 rounds are in flight; a round behind others takes whole pages
+//! only (and at least 256 KiB), and a round ending mid-page goes out only when nothing else is
+//! in flight and holds back the next, so no two in-flight writes ever touch the same page;
+//! `fdatasync` runs every `flush_interval`. Rounds complete in log order: `written` advances,
+//! then (sync mode) `synced`; the ack level rises (appenders wait on a [`PositionWatch`] for
+//! it to pass their record's end — no channel or task per append), the round's ConsumeQueue
+//! entries become visible and the arrival listener is called. A failed write or sync fails
+//! every waiter and *fences* the store: no further appends are accepted; reads keep working on
+//! what is visible. Data never lands in a page range a zero-fill write is in flight for
+//! ([`crate::zero_fill`]).
 //!
 //! # Measured (this machine kind, see `rmq-engine-bench`)
 //! See the crate docs for the figures that justified O_DIRECT.
