@@ -201,6 +201,8 @@ pub struct StoreStats {
     pub zero_filled_bytes: u64,
     /// Times a flush round waited for an overlapping zero-fill write to complete.
     pub zero_fill_waits: u64,
+    /// The most flush rounds seen in flight at once (pipelining in ASYNC_FLUSH).
+    pub rounds_in_flight_max: u64,
 }
 
 /// Called with (topic, queue id, new visible max offset) when new entries become readable:
@@ -239,6 +241,13 @@ pub(crate) struct State<F> {
     /// Every page in `[align_up(write_pos), zeroed_upto)` holds zeros written (and synced) by
     /// the zero-fill task, so a data write there converts no extent.
     pub(crate) zeroed_upto: u64,
+    /// Ends of the records (and of segment fillers) not yet taken by a round, in order: a
+    /// round ending on a whole page may end inside a record, and the checkpoint and
+    /// `log_offsets` must name record boundaries.
+    record_ends: VecDeque<u64>,
+    /// The last record end at or below `written` / `synced` (what may be checkpointed).
+    written_record_end: u64,
+    synced_record_end: u64,
     /// The page range a zero-fill write is in flight for; a flush round never writes data
     /// into it until that write completed (their order on the device would be undefined).
     pub(crate) zeroing: Option<(u64, u64)>,
@@ -345,6 +354,9 @@ impl<F: StorageFile> State<F> {
             queues: HashMap::new(),
             index,
             zeroed_upto: 0,
+            record_ends: VecDeque::new(),
+            written_record_end: 0,
+            synced_record_end: 0,
             zeroing: None,
             fenced: None,
             shutting_down: false,
@@ -361,6 +373,8 @@ impl<F: StorageFile> State<F> {
         self.visible = end;
         self.pending_start = end;
         self.zeroed_upto = crate::io::align_up(end);
+        self.written_record_end = end;
+        self.synced_record_end = end;
         assert_eq!(self.partial_page.len() as u64, end - align_down(end));
     }
 
@@ -650,7 +664,14 @@ impl<S: Storage> ShardStore<S> {
     pub fn log_offsets(&self) -> (i64, i64) {
         let st = self.inner.state.borrow();
         let id = self.inner.config.shard_id;
-        (to_global(id, st.min_local), to_global(id, st.visible))
+        let visible_record_end = match self.inner.config.flush_mode {
+            FlushMode::Sync => st.synced_record_end,
+            FlushMode::Async => st.written_record_end,
+        };
+        (
+            to_global(id, st.min_local),
+            to_global(id, visible_record_end.min(st.visible)),
+        )
     }
 
     /// Counters.
@@ -1093,6 +1114,7 @@ fn place_validated<F: StorageFile>(
         st.pending[start + 4..start + 8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
         st.write_pos += room;
         let next = st.write_pos;
+        st.record_ends.push_back(next);
         st.segments.entry(next).or_insert(Segment { file: None });
     }
     if st.segments.is_empty() {
@@ -1115,6 +1137,8 @@ fn place_validated<F: StorageFile>(
         .expect("record validated before placement");
     assert_eq!(written, len);
     st.write_pos += len64;
+    let record_end = st.write_pos;
+    st.record_ends.push_back(record_end);
     if let Some(q) = queue {
         let entry = CqEntry {
             physical_offset: phys,
@@ -1191,6 +1215,8 @@ struct Round {
     prefix: Vec<u8>,
     /// Queues to publish when the round completes, with their new visible max.
     arrivals: Vec<(QueueRef, u64)>,
+    /// The last record end inside the round, if one is.
+    record_end: Option<u64>,
 }
 
 impl Round {
@@ -1258,11 +1284,16 @@ fn take_round<F>(st: &mut State<F>, shard_id: u16, whole_pages_only: bool) -> Op
         arrivals.push((q, upto));
     }
     st.arrivals = still_pending;
+    let mut record_end = None;
+    while st.record_ends.front().is_some_and(|e| *e <= end) {
+        record_end = st.record_ends.pop_front();
+    }
     Some(Round {
         start,
         chunk,
         prefix,
         arrivals,
+        record_end,
     })
 }
 
@@ -1275,13 +1306,17 @@ fn take_round<F>(st: &mut State<F>, shard_id: u16, whole_pages_only: bool) -> Op
 ///
 /// Pipelining rule: a round that ends mid-page is launched only when no other round is in
 /// flight, and no round is launched while it is; rounds launched while others are in flight
-/// take whole pages only. So two writes of the same page are never in flight together.
+/// take whole pages only, and in ASYNC_FLUSH so does a round with nothing in flight when
+/// there are at least the minimum of whole pages (the rest follows in the next round). So two writes of the same page are never in flight together.
 async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
     let max_in_flight = match inner.config.flush_mode {
         FlushMode::Sync => 1,
         FlushMode::Async => FLUSH_ROUNDS_IN_FLIGHT_MAX,
     };
     let shard_id = inner.config.shard_id;
+    // Small segments (tests) pipeline smaller rounds, so the path is exercised there too.
+    let pipelined_min =
+        FLUSH_ROUND_PIPELINED_BYTES_MIN.min(inner.config.commit_log_segment_bytes / 16);
     let mut last_sync = std::time::Instant::now();
     let mut in_flight: VecDeque<(Round, RoundTask)> = VecDeque::new();
     let mut tail_in_flight = false;
@@ -1294,15 +1329,19 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
         while in_flight.len() < max_in_flight && !tail_in_flight {
             let round = {
                 let mut st = inner.state.borrow_mut();
-                let whole_pages_only = !in_flight.is_empty();
+                // Whole pages only: behind other rounds always; with nothing in flight too when
+                // there are enough of them (ASYNC_FLUSH), so the next round can follow at
+                // once instead of waiting behind a round that ends mid-page. A small tail
+                // with nothing in flight goes out whole, so an idle log adds no latency.
+                let whole_bytes = align_down(st.write_pos).saturating_sub(st.pending_start);
+                let whole_pages_only =
+                    !in_flight.is_empty() || (max_in_flight > 1 && whole_bytes >= pipelined_min);
                 let end = if whole_pages_only {
                     align_down(st.write_pos)
                 } else {
                     st.write_pos
                 };
-                if whole_pages_only
-                    && end.saturating_sub(st.pending_start) < FLUSH_ROUND_PIPELINED_BYTES_MIN
-                {
+                if whole_pages_only && whole_bytes < pipelined_min {
                     // Small rounds behind others would only add small writes: let it grow
                     // (it goes out when it is large enough or when the pipe drains).
                     None
@@ -1324,6 +1363,9 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
                 round.prefix.clone(),
             )));
             in_flight.push_back((round, task));
+            let mut st = inner.state.borrow_mut();
+            st.stats.rounds_in_flight_max =
+                st.stats.rounds_in_flight_max.max(in_flight.len() as u64);
         }
         let Some((_, front)) = in_flight.front_mut() else {
             // Idle: the periodic sync of ASYNC_FLUSH, then wait for work.
@@ -1379,6 +1421,9 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
             let mut st = inner.state.borrow_mut();
             assert_eq!(st.written, round.start, "rounds complete in log order");
             st.written = round.end();
+            if let Some(e) = round.record_end {
+                st.written_record_end = e;
+            }
             inner.written_ack.advance(round.end());
             st.stats.flush_rounds += 1;
             for b in touched {
@@ -1445,7 +1490,10 @@ pub(crate) async fn segment_file<S: Storage>(
 async fn sync_log<S: Storage>(inner: &Inner<S>) -> Result<(), String> {
     let (target, segs) = {
         let mut st = inner.state.borrow_mut();
-        (st.written, std::mem::take(&mut st.unsynced_segments))
+        (
+            (st.written, st.written_record_end),
+            std::mem::take(&mut st.unsynced_segments),
+        )
     };
     for base in segs {
         // A segment deleted by retention meanwhile needs no sync (and must not be re-created).
@@ -1465,7 +1513,8 @@ async fn sync_log<S: Storage>(inner: &Inner<S>) -> Result<(), String> {
         st.stats.log_sync_micros = st.stats.log_sync_micros.saturating_add(micros);
     }
     let mut st = inner.state.borrow_mut();
-    st.synced = st.synced.max(target);
+    st.synced = st.synced.max(target.0);
+    st.synced_record_end = st.synced_record_end.max(target.1);
     st.stats.log_syncs += 1;
     Ok(())
 }
@@ -1661,7 +1710,8 @@ async fn persist<S: Storage>(inner: &Rc<Inner<S>>) -> Result<(), EngineError> {
     inner.state.borrow_mut().index.finish_persist(&work, sealed);
     let (synced, index_end) = {
         let st = inner.state.borrow();
-        (st.synced, st.index.durable_upto())
+        // A record boundary: recovery starts scanning at `cq_done`.
+        (st.synced_record_end, st.index.durable_upto())
     };
     let done = snapshot_pos.min(synced);
     let ckpt = checkpoint::Checkpoint {

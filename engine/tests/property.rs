@@ -157,7 +157,15 @@ async fn check_and_adopt(
                 match got.get(off) {
                     Some((_, g)) if g == b => {}
                     Some(_) => return Err(format!("{topic}:{qid}@{off}: acked body altered")),
-                    None => return Err(format!("{topic}:{qid}@{off}: acked message lost")),
+                    None => {
+                        return Err(format!(
+                            "{topic}:{qid}@{off}: acked message lost (have {}, knew {}, {:?}, stats {:?})",
+                            got.len(),
+                            model.known[q].len(),
+                            rmq_engine::recovery::last_report(),
+                            store.stats()
+                        ))
+                    }
                 }
             }
         }
