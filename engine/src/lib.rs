@@ -42,8 +42,8 @@
 //! (First pass, for comparison: ASYNC 265k msgs/s = 21% of raw; SYNC p50 3.6 / 4.0 / 3.9 ms
 //! and 291 / 3,788 / 55k msgs/s at 1 / 16 / 256 appenders.)
 //!
-//! Busy period (load average 7-8), three runs, one commit before the final code (the last
-//! change only affects rounds of 256 KiB+ of whole pages and the checkpoint position), median
+//! Busy period (load average 7-8), three runs, before the last engine changes (lock file,
+//! `WAIT=false`, whole-page rounds with nothing in flight, record-boundary checkpoint), median
 //! [the three values]:
 //!
 //! | what | median (three runs) |
