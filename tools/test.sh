@@ -19,3 +19,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "unit, property, fixture and integration tests (includes the fuzz corpus replay)"
 timeout 1500 cargo test --workspace --locked
+
+step "real-client compatibility suite (ali-ons, C++ 1.x and 2.1.0, rocketmq-client-rust; tools/real-clients/README.md)"
+timeout 900 bash tools/real-clients/run.sh

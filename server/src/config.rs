@@ -548,6 +548,9 @@ pub struct BrokerConfig {
     pub long_polling_enable: bool,
     /// `shortPollingTimeMills`.
     pub short_polling_time_ms: u64,
+    /// `transferMsgByHeap`: copy pulled records into one reply buffer instead of sending the
+    /// store's buffers as they are. Upstream defaults to true; we default to false (zero-copy).
+    pub transfer_msg_by_heap: bool,
     /// `defaultQueryMaxNum`.
     pub default_query_max_num: u32,
     /// `messageIndexEnable`.
@@ -598,6 +601,7 @@ pub const BROKER_KEYS_KNOWN: &[&str] = &[
     "flushConsumerOffsetInterval",
     "longPollingEnable",
     "shortPollingTimeMills",
+    "transferMsgByHeap",
     "defaultQueryMaxNum",
     "messageIndexEnable",
     "regionId",
@@ -717,6 +721,7 @@ impl BrokerConfig {
                 .parse_or("flushConsumerOffsetInterval", 5000)?,
             long_polling_enable: props.bool_or("longPollingEnable", true),
             short_polling_time_ms: props.parse_or("shortPollingTimeMills", 1000)?,
+            transfer_msg_by_heap: props.bool_or("transferMsgByHeap", false),
             default_query_max_num: props.parse_or("defaultQueryMaxNum", 32)?,
             message_index_enable: props.bool_or("messageIndexEnable", true),
             region_id: props.string_or("regionId", "DefaultRegion"),

@@ -57,3 +57,31 @@ pub const OUTBOUND_REQUEST_TIMEOUT: Duration = Duration::from_secs(6);
 
 const _: () =
     assert!(SHARD_MEMORY_BUDGET_BYTES_DEFAULT >= rmq_protocol::limits::FRAME_SIZE_BYTES_MAX);
+
+/// Most subscription groups one broker keeps (configured or auto-created).
+pub const GROUPS_COUNT_MAX: usize = 100_000;
+
+/// Most (topic, group, queue) consumer-offset entries one broker keeps.
+pub const OFFSET_ENTRIES_COUNT_MAX: usize = 10_000_000;
+
+/// Most client channels (connections that sent a heartbeat) one broker tracks.
+pub const CLIENT_CHANNELS_COUNT_MAX: usize = 100_000;
+
+/// Most producer plus consumer groups in one heartbeat that the broker registers; a client
+/// with more is registered for the first ones only.
+pub const HEARTBEAT_GROUPS_COUNT_MAX: usize = 1024;
+
+/// Most subscriptions one consumer group keeps.
+pub const GROUP_SUBSCRIPTIONS_COUNT_MAX: usize = 4096;
+
+/// How often the client registry drops channels silent for `channelExpiredTimeout`
+/// (upstream `ClientHousekeepingService`).
+pub const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Longest a pull is held for long polling, whatever `suspendTimeoutMillis` asks (clients send
+/// 15 s for push and 20 s for lite pull; their own timeout is 30 s).
+pub const PULL_SUSPEND_TIMEOUT_MAX: Duration = Duration::from_secs(60);
+
+/// Share of physical memory behind the newest CommitLog byte within which a message counts as
+/// still in memory (upstream `accessMessageInMemoryMaxRatio`, 40 %).
+pub const MESSAGE_IN_MEMORY_RATIO_PERCENT: u64 = 40;

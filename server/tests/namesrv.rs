@@ -3,21 +3,23 @@
 
 mod common;
 
-use common::{body_text, free_port, request, temp_dir, Client, Server};
+use common::{body_text, free_port, request, start_retrying, temp_dir, Client, Server};
 use rmq_protocol::codes::{request_code, response_code};
 use rmq_protocol::command::FLAG_ONEWAY;
 use rmq_protocol::SerializeType;
 
 fn start_namesrv(name: &str, shards: usize) -> Server {
-    let port = free_port();
-    let dir = temp_dir(name);
-    let args = vec![
-        format!("--listenPort={port}"),
-        "--listenAddress=127.0.0.1".to_string(),
-        format!("--kvConfigPath={}", dir.join("kvConfig.json").display()),
-        format!("--shards={shards}"),
-    ];
-    Server::start(env!("CARGO_BIN_EXE_rmq-namesrv"), &args, port)
+    start_retrying(env!("CARGO_BIN_EXE_rmq-namesrv"), |attempt| {
+        let port = free_port();
+        let dir = temp_dir(&format!("{name}-{attempt}"));
+        let args = vec![
+            format!("--listenPort={port}"),
+            "--listenAddress=127.0.0.1".to_string(),
+            format!("--kvConfigPath={}", dir.join("kvConfig.json").display()),
+            format!("--shards={shards}"),
+        ];
+        (args, port, dir.join("stderr.log"))
+    })
 }
 
 /// A REGISTER_BROKER request for a master with `topics` (4 queues each, perm 6), written with

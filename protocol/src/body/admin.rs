@@ -14,7 +14,7 @@ use super::fields::{invalid, Fields};
 use super::heartbeat::{ConsumeFromWhere, ConsumeType, MessageModel, SubscriptionData};
 use super::json_writer::JsonWriter;
 use super::queue::MessageQueue;
-use super::JsonBody;
+use super::{write_bean_map, JsonBody};
 use crate::command::LanguageCode;
 use crate::error::CodecResult;
 
@@ -280,12 +280,7 @@ impl JsonBody for ConsumerConnection {
             w.string(v.java_name());
         }
         w.field("subscriptionTable");
-        w.begin_map();
-        for (topic, sub) in &self.subscription_table {
-            w.key(topic);
-            sub.write_json(w);
-        }
-        w.end_map();
+        write_bean_map(w, &self.subscription_table);
         w.end_bean();
     }
 

@@ -125,6 +125,19 @@ fn write_string_list<'a>(w: &mut JsonWriter, items: impl IntoIterator<Item = &'a
     w.end_collection();
 }
 
+/// Write a `Map<String, Bean>`: string keys, each value a body of its own.
+fn write_bean_map<'a, T: JsonBody + 'a>(
+    w: &mut JsonWriter,
+    entries: impl IntoIterator<Item = (&'a String, &'a T)>,
+) {
+    w.begin_map();
+    for (k, v) in entries {
+        w.key(k);
+        v.write_json(w);
+    }
+    w.end_map();
+}
+
 /// Write a `Map<String, String>`.
 fn write_string_map<'a>(
     w: &mut JsonWriter,

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::fields::{cast_string_list, invalid, long_key, Fields};
 use super::json_writer::{JsonStyle, JsonWriter};
-use super::{write_string_list, write_string_set, JsonBody};
+use super::{write_bean_map, write_string_list, write_string_set, JsonBody};
 use crate::command::version::V4_9_4;
 use crate::error::CodecResult;
 
@@ -232,12 +232,7 @@ impl JsonBody for ClusterInfo {
     fn write_json(&self, w: &mut JsonWriter) {
         w.begin_bean();
         w.field("brokerAddrTable");
-        w.begin_map();
-        for (name, broker) in &self.broker_addr_table {
-            w.key(name);
-            broker.write_json(w);
-        }
-        w.end_map();
+        write_bean_map(w, &self.broker_addr_table);
         w.field("clusterAddrTable");
         w.begin_map();
         for (cluster, names) in &self.cluster_addr_table {

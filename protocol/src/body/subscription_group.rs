@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::fields::Fields;
 use super::json_writer::JsonWriter;
 use super::topic::DataVersion;
-use super::{write_string_map, JsonBody};
+use super::{write_bean_map, write_string_map, JsonBody};
 use crate::error::CodecResult;
 
 /// `SubscriptionGroupConfig`.
@@ -158,12 +158,7 @@ impl JsonBody for SubscriptionGroupWrapper {
         w.field("dataVersion");
         self.data_version.write_json(w);
         w.field("subscriptionGroupTable");
-        w.begin_map();
-        for (name, config) in &self.subscription_group_table {
-            w.key(name);
-            config.write_json(w);
-        }
-        w.end_map();
+        write_bean_map(w, &self.subscription_group_table);
         w.end_bean();
     }
 

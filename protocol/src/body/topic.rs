@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::fields::{invalid, java_enum, Fields};
 use super::json_writer::JsonWriter;
-use super::{write_string_list, write_string_map, JsonBody};
+use super::{write_bean_map, write_string_list, write_string_map, JsonBody};
 use crate::error::{CodecError, CodecResult};
 
 /// `PermName`: the permission bits of a topic or broker.
@@ -208,12 +208,7 @@ impl JsonBody for TopicConfigSerializeWrapper {
         w.field("dataVersion");
         self.data_version.write_json(w);
         w.field("topicConfigTable");
-        w.begin_map();
-        for (name, config) in &self.topic_config_table {
-            w.key(name);
-            config.write_json(w);
-        }
-        w.end_map();
+        write_bean_map(w, &self.topic_config_table);
         w.end_bean();
     }
 

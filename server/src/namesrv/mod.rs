@@ -32,10 +32,10 @@ use rmq_protocol::header::{
     AddWritePermOfBrokerRequestHeader, AddWritePermOfBrokerResponseHeader,
     DeleteKvConfigRequestHeader, DeleteTopicFromNamesrvRequestHeader, GetKvConfigRequestHeader,
     GetKvConfigResponseHeader, GetKvListByNamespaceRequestHeader, GetRouteInfoRequestHeader,
-    GetTopicsByClusterRequestHeader, HeaderError, PutKvConfigRequestHeader,
-    QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
-    RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
-    WipeWritePermOfBrokerRequestHeader, WipeWritePermOfBrokerResponseHeader,
+    GetTopicsByClusterRequestHeader, PutKvConfigRequestHeader, QueryDataVersionRequestHeader,
+    QueryDataVersionResponseHeader, RegisterBrokerRequestHeader, RegisterBrokerResponseHeader,
+    UnregisterBrokerRequestHeader, WipeWritePermOfBrokerRequestHeader,
+    WipeWritePermOfBrokerResponseHeader,
 };
 use rmq_protocol::RemotingCommand;
 
@@ -44,8 +44,10 @@ use self::route::{Registration, RouteTable};
 use crate::config::NamesrvConfig;
 use crate::shard::mesh::{MeshService, OwnerFuture, Snapshot};
 use crate::shard::{ConnectionInfo, ServiceKind, Shard, ShardMessage, CONTROL_PLANE_SHARD};
-use crate::transport::{Connection, Service};
-use crate::wire::{request_code_not_supported_remark, SYSTEM_BUSY_OVERLOAD_REMARK};
+use crate::transport::{Connection, Reply, Service};
+use crate::wire::{
+    error, header_error, request_code_not_supported_remark, success, SYSTEM_BUSY_OVERLOAD_REMARK,
+};
 
 /// KV namespace of ordered-topic configs (`NamesrvUtil.NAMESPACE_ORDER_TOPIC_CONFIG`).
 pub const NAMESPACE_ORDER_TOPIC_CONFIG: &str = "ORDER_TOPIC_CONFIG";
@@ -443,26 +445,6 @@ impl Namesrv {
     }
 }
 
-/// A SUCCESS reply with an (empty) extFields map, as Java sends.
-fn success(cmd: &RemotingCommand) -> RemotingCommand {
-    let mut r = RemotingCommand::response_to(cmd, response_code::SUCCESS, None);
-    r.has_ext_fields = true;
-    r
-}
-
-/// An error reply with Java's remark.
-fn error(cmd: &RemotingCommand, code: i32, remark: &str) -> RemotingCommand {
-    RemotingCommand::response_to(cmd, code, Some(remark.to_string()))
-}
-
-/// A custom header that does not decode: SYSTEM_ERROR with the reason, in JSON (Java builds
-/// this answer on its exception path, without the request's serialize type).
-fn header_error(cmd: &RemotingCommand, e: &HeaderError) -> RemotingCommand {
-    let mut r = error(cmd, response_code::SYSTEM_ERROR, &e.to_string());
-    r.serialize_type = rmq_protocol::SerializeType::Json;
-    r
-}
-
 fn topic_list(names: Vec<String>) -> Vec<u8> {
     TopicList {
         topic_list: names.into_iter().collect::<BTreeSet<_>>(),
@@ -472,13 +454,9 @@ fn topic_list(names: Vec<String>) -> Vec<u8> {
 }
 
 impl Service for Namesrv {
-    async fn handle(
-        self: Rc<Self>,
-        conn: Rc<Connection>,
-        cmd: RemotingCommand,
-    ) -> Option<RemotingCommand> {
+    async fn handle(self: Rc<Self>, conn: Rc<Connection>, cmd: RemotingCommand) -> Option<Reply> {
         if let Some(resp) = self.handle_read(&cmd) {
-            return Some(resp);
+            return Some(resp.into());
         }
         let info = ConnectionInfo::from(&*conn);
         let busy = RemotingCommand::response_to(
@@ -487,8 +465,8 @@ impl Service for Namesrv {
             Some(SYSTEM_BUSY_OVERLOAD_REMARK.to_string()),
         );
         match self.shard.call_owner(ServiceKind::Namesrv, info, cmd).await {
-            Ok(resp) => resp,
-            Err(()) => Some(busy),
+            Ok(resp) => resp.map(Reply::from),
+            Err(()) => Some(busy.into()),
         }
     }
 
@@ -512,7 +490,7 @@ impl Service for Namesrv {
 
 impl MeshService for Namesrv {
     fn handle_on_owner(self: Rc<Self>, conn: ConnectionInfo, cmd: RemotingCommand) -> OwnerFuture {
-        Box::pin(async move { Some(self.handle_write(&conn, &cmd)) })
+        Box::pin(async move { Some(self.handle_write(&conn, &cmd).into()) })
     }
 
     fn install_snapshot(&self, snapshot: Snapshot) {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use rmq_protocol::RemotingCommand;
 
 use super::{Shard, ShardId};
-use crate::transport::{Connection, ConnectionId};
+use crate::transport::{Connection, ConnectionId, Reply, SendableReply};
 
 /// Which service a forwarded request or snapshot belongs to (a standalone broker runs both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,10 +60,11 @@ pub enum ShardMessage {
         conn: ConnectionInfo,
         cmd: RemotingCommand,
     },
-    /// The owner's answer to a forward.
+    /// The owner's answer to a forward (DMA body parts were copied once on the owner; shared
+    /// ones travel as they are, see [`Reply::into_sendable`]).
     Reply {
         request_id: u64,
-        response: Option<RemotingCommand>,
+        response: Option<SendableReply>,
     },
     /// A new read-only copy of a service's control-plane state.
     Snapshot {
@@ -82,8 +83,8 @@ pub enum ShardMessage {
     },
 }
 
-/// A boxed future of a forwarded request's answer (control plane only; not on the data path).
-pub type OwnerFuture = Pin<Box<dyn Future<Output = Option<RemotingCommand>>>>;
+/// A boxed future of a forwarded request's answer.
+pub type OwnerFuture = Pin<Box<dyn Future<Output = Option<Reply>>>>;
 
 /// What a service does with mesh messages addressed to it.
 pub trait MeshService {
@@ -119,7 +120,7 @@ pub(super) async fn handle_on_owner(
     kind: ServiceKind,
     conn: ConnectionInfo,
     cmd: RemotingCommand,
-) -> Option<RemotingCommand> {
+) -> Option<Reply> {
     let service = shard.services.borrow().get(kind)?;
     service.handle_on_owner(conn, cmd).await
 }
@@ -137,7 +138,9 @@ pub(super) fn on_message(shard: &Rc<Shard>, from: ShardId, msg: ShardMessage) {
             debug_assert_eq!(from, reply_to);
             let shard = Rc::clone(shard);
             glommio::spawn_local(async move {
-                let response = handle_on_owner(&shard, kind, conn, cmd).await;
+                let response = handle_on_owner(&shard, kind, conn, cmd)
+                    .await
+                    .map(Reply::into_sendable);
                 shard
                     .send_to(
                         reply_to,

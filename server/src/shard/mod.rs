@@ -34,7 +34,7 @@ pub use self::mesh::{ConnectionInfo, ServiceKind, ShardMessage};
 use crate::config::RuntimeConfig;
 use crate::limits::{MESH_CHANNEL_CAPACITY, SHUTDOWN_DRAIN_TIMEOUT, SIGNAL_POLL_INTERVAL};
 use crate::transport::budget::MemoryBudget;
-use crate::transport::{Connection, ConnectionId};
+use crate::transport::{Connection, ConnectionId, Reply, SendableReply};
 
 /// Index of a shard, `0..shards`.
 pub type ShardId = usize;
@@ -124,6 +124,15 @@ pub trait ShardServices: Send + Clone + 'static {
     /// Run once on the control-plane shard after every shard drained: persist state,
     /// unregister from NameServers.
     fn finish(&self, shard: &Rc<Shard>) -> impl std::future::Future<Output = ()>;
+
+    /// Run on every shard once every shard drained (before the control-plane shard's
+    /// [`finish`]):
+    /// close per-shard resources such as the shard's message store.
+    ///
+    /// [`finish`]: ShardServices::finish
+    fn finish_shard(&self, _shard: &Rc<Shard>) -> impl std::future::Future<Output = ()> {
+        async {}
+    }
 }
 
 /// The per-core state of one shard. Lives on its executor thread only.
@@ -139,7 +148,7 @@ pub struct Shard {
     /// Senders to every other shard (`None` at our own index).
     peers: Vec<Option<ConnectedSender<ShardMessage>>>,
     /// Replies awaited from the owner shard, by request id.
-    pending: RefCell<HashMap<u64, local_channel::LocalSender<Option<RemotingCommand>>>>,
+    pending: RefCell<HashMap<u64, local_channel::LocalSender<Option<SendableReply>>>>,
     next_request_id: Cell<u64>,
     next_connection_seq: Cell<u64>,
     /// Live connections of this shard, for pushes routed here by id.
@@ -222,13 +231,18 @@ impl Shard {
         }
     }
 
-    /// Send a message built by `make` to every other shard (in background tasks).
+    /// Send a message built by `make` to every other shard. It is queued at once when the
+    /// channel has room, so a snapshot broadcast during a request is ahead of that request's
+    /// reply on the same channel (a client that reads after its own write sees it on any
+    /// shard); a full channel falls back to a background task that waits for room.
     pub fn broadcast(self: &Rc<Self>, make: impl Fn() -> ShardMessage) {
         for to in 0..self.count {
             if to == self.id {
                 continue;
             }
-            let msg = make();
+            let Err(msg) = self.try_send_to(to, make()) else {
+                continue;
+            };
             let shard = Rc::clone(self);
             glommio::spawn_local(async move {
                 shard.send_to(to, msg).await;
@@ -246,7 +260,37 @@ impl Shard {
         conn: ConnectionInfo,
         cmd: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, ()> {
-        if self.id == CONTROL_PLANE_SHARD {
+        self.call_shard(CONTROL_PLANE_SHARD, kind, conn, cmd).await
+    }
+
+    /// Run `cmd` on shard `to` (the owner of a queue, or the control-plane shard) and return
+    /// its answer; on this shard itself the service is called directly. `Err(())` means the
+    /// target's inbox is full or gone (answer SYSTEM_BUSY). A reply with body parts has them
+    /// concatenated into its body here; [`Shard::call_shard_reply`] keeps them apart.
+    pub async fn call_shard(
+        self: &Rc<Self>,
+        to: ShardId,
+        kind: ServiceKind,
+        conn: ConnectionInfo,
+        cmd: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ()> {
+        Ok(self
+            .call_shard_reply(to, kind, conn, cmd)
+            .await?
+            .map(Reply::into_command))
+    }
+
+    /// [`Shard::call_shard`], keeping the reply's body parts for a zero-copy write. On this
+    /// shard the parts come back as the store produced them; from another shard they are the
+    /// shared buffers of [`SendableReply`].
+    pub async fn call_shard_reply(
+        self: &Rc<Self>,
+        to: ShardId,
+        kind: ServiceKind,
+        conn: ConnectionInfo,
+        cmd: RemotingCommand,
+    ) -> Result<Option<Reply>, ()> {
+        if self.id == to {
             return Ok(mesh::handle_on_owner(self, kind, conn, cmd).await);
         }
         let request_id = self.next_request_id.get();
@@ -260,17 +304,17 @@ impl Shard {
             conn,
             cmd,
         };
-        if self.try_send_to(CONTROL_PLANE_SHARD, msg).is_err() {
+        if self.try_send_to(to, msg).is_err() {
             self.pending.borrow_mut().remove(&request_id);
             return Err(());
         }
-        // The owner always replies (its handler runs to completion); `None` here means the
+        // The target always replies (its handler runs to completion); `None` here means the
         // pending entry was dropped at shutdown.
-        rx.recv().await.ok_or(())
+        Ok(rx.recv().await.ok_or(())?.map(Reply::from))
     }
 
     /// Deliver a reply from the owner to the waiting request.
-    fn complete(&self, request_id: u64, response: Option<RemotingCommand>) {
+    fn complete(&self, request_id: u64, response: Option<SendableReply>) {
         if let Some(tx) = self.pending.borrow_mut().remove(&request_id) {
             let _ = tx.try_send(response);
         }
@@ -451,6 +495,11 @@ async fn shard_main<S: ShardServices>(
     // Keep serving mesh messages until every shard drained, so forwarded requests complete.
     while lifecycle.drained.load(Ordering::SeqCst) < count {
         glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    // No shard has client requests left, so no forwarded request can reach this shard's
+    // resources any more.
+    if started.is_ok() {
+        services.finish_shard(&shard).await;
     }
     if id == CONTROL_PLANE_SHARD {
         if started.is_ok() {

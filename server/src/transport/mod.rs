@@ -15,7 +15,14 @@
 //!    behind it.
 //!
 //! Responses and broker-initiated requests go through one bounded outbound queue to the writer
-//! task. Oneway requests never get a reply, not even an error. A connection with no inbound
+//! task. A response is a [`Reply`]: a command plus optional body parts (the store's record
+//! buffers on the pull path). The writer encodes the preamble and header
+//! (`RemotingCommand::encode_header`) into a reused buffer and sends it together with the body
+//! — the command's own body or the parts — in one non-blocking vectored `sendmsg` on the
+//! socket's descriptor ([`writev`]); nothing is concatenated in user space, so pulled records
+//! go from the CommitLog's buffers (in-memory tail slices or DMA read buffers) to the kernel
+//! without a copy. Short writes finish through glommio's async write path. Oneway requests
+//! never get a reply, not even an error. A connection with no inbound
 //! bytes for `serverChannelMaxIdleTimeSeconds` (120 s) is closed.
 //!
 //! Invariants: the read buffer never holds more than one frame beyond what its permit covers
@@ -24,10 +31,13 @@
 
 pub mod budget;
 pub mod client;
+pub mod reply;
+pub mod writev;
 
 use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -41,6 +51,7 @@ use rmq_protocol::limits::{FRAME_PREAMBLE_BYTES, HEADER_SIZE_BYTES_MAX};
 use rmq_protocol::{CodecError, RemotingCommand};
 
 use self::budget::MemoryPermit;
+pub use self::reply::{Reply, SendableReply};
 use crate::limits::{CONNECTION_PUSH_QUEUE_CAPACITY, SOCKET_READ_CHUNK_BYTES};
 use crate::shard::Shard;
 use crate::wire::{response_code, SYSTEM_BUSY_OVERLOAD_REMARK};
@@ -60,7 +71,7 @@ pub struct Connection {
     /// Our local port (the broker's main or VIP port).
     pub local_port: u16,
     /// Frames for the writer task.
-    outbound: LocalSender<RemotingCommand>,
+    outbound: LocalSender<Reply>,
     /// Requests of this connection being processed.
     in_flight: Cell<usize>,
 }
@@ -69,25 +80,26 @@ impl Connection {
     /// Queue a broker-initiated request (e.g. NOTIFY_CONSUMER_IDS_CHANGED). Returns false when
     /// the queue is full or the connection is gone; such pushes are hints and may be dropped.
     pub fn try_push(&self, cmd: RemotingCommand) -> bool {
-        self.outbound.try_send(cmd).is_ok()
+        self.outbound.try_send(Reply::from(cmd)).is_ok()
     }
 
     /// Queue a response, waiting for room (the queue drains as the writer sends).
-    async fn respond(&self, cmd: RemotingCommand) {
+    async fn respond(&self, reply: impl Into<Reply>) {
         // A closed queue means the writer died with the socket; nothing left to tell.
-        let _ = self.outbound.send(cmd).await;
+        let _ = self.outbound.send(reply.into()).await;
     }
 }
 
 /// Something that answers requests: the NameServer or the broker. One instance per shard.
 pub trait Service: 'static {
     /// Process one request; `None` means no reply (the transport also never replies to a
-    /// oneway request, whatever this returns).
+    /// oneway request, whatever this returns). A reply's body parts are written after its
+    /// header without being copied ([`Reply`]).
     fn handle(
         self: Rc<Self>,
         conn: Rc<Connection>,
         cmd: RemotingCommand,
-    ) -> impl Future<Output = Option<RemotingCommand>> + 'static;
+    ) -> impl Future<Output = Option<Reply>> + 'static;
 
     /// The connection closed (peer gone, idle, broken framing or shutdown).
     fn connection_closed(self: Rc<Self>, conn: &Rc<Connection>);
@@ -129,6 +141,9 @@ async fn run_connection<S: Service>(shard: Rc<Shard>, service: Rc<S>, stream: Tc
     if let Err(e) = stream.set_read_timeout(Some(idle)) {
         log_warn!("cannot set idle timeout", peer = peer, error = e);
     }
+    // The writer task sends vectored frames on the raw descriptor; the write half it holds
+    // keeps the descriptor open.
+    let fd = stream.as_raw_fd();
     let (reader, writer) = futures_lite::io::split(stream);
     let capacity = shard
         .runtime
@@ -144,7 +159,7 @@ async fn run_connection<S: Service>(shard: Rc<Shard>, service: Rc<S>, stream: Tc
         in_flight: Cell::new(0),
     });
     shard.register_connection(Rc::clone(&conn));
-    glommio::spawn_local(write_loop(writer, rx)).detach();
+    glommio::spawn_local(write_loop(fd, writer, rx)).detach();
 
     let reason = futures_lite::future::or(read_loop(&shard, &service, &conn, reader), async {
         shard.stopping().await;
@@ -408,31 +423,52 @@ fn salvage_opaque(frame: &[u8]) -> Option<(i32, bool)> {
 }
 
 /// Encode and write queued frames until the queue closes or the socket fails.
+///
+/// The preamble and header are encoded into a reused buffer; the body (the command's own body,
+/// or a [`Reply`]'s parts — store buffers on the pull path) follows it in the same vectored
+/// send without being copied ([`writev::write_all_vectored`]).
 async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
+    fd: RawFd,
     mut writer: W,
-    rx: LocalReceiver<RemotingCommand>,
+    rx: LocalReceiver<Reply>,
 ) {
-    let mut out = BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES);
-    while let Some(cmd) = rx.recv().await {
-        out.clear();
-        if let Err(e) = cmd.encode(&mut out) {
-            // A response too large for a frame: tell the client instead of going silent.
-            log_warn!("response not encodable", code = cmd.code, error = e);
-            if !cmd.is_response() {
-                continue;
+    let mut head = BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES);
+    while let Some(reply) = rx.recv().await {
+        head.clear();
+        let body_len = reply.body_len();
+        let written = match reply.cmd.encode_header(body_len, &mut head) {
+            Ok(()) => {
+                let mut slices: Vec<&[u8]> = Vec::with_capacity(1 + reply.parts.len().max(1));
+                slices.push(&head);
+                if reply.parts.is_empty() {
+                    if let Some(body) = &reply.cmd.body {
+                        slices.push(body);
+                    }
+                } else {
+                    slices.extend(reply.parts.iter().map(|p| &**p));
+                }
+                writev::write_all_vectored(fd, &mut writer, &slices).await
             }
-            let mut resp = RemotingCommand::response_to(
-                &RemotingCommand::default(),
-                response_code::SYSTEM_ERROR,
-                Some(format!("response not encodable: {e}")),
-            );
-            resp.opaque = cmd.opaque;
-            out.clear();
-            if resp.encode(&mut out).is_err() {
-                continue;
+            Err(e) => {
+                // A response too large for a frame: tell the client instead of going silent.
+                log_warn!("response not encodable", code = reply.cmd.code, error = e);
+                if !reply.cmd.is_response() {
+                    continue;
+                }
+                let mut resp = RemotingCommand::response_to(
+                    &RemotingCommand::default(),
+                    response_code::SYSTEM_ERROR,
+                    Some(format!("response not encodable: {e}")),
+                );
+                resp.opaque = reply.cmd.opaque;
+                head.clear();
+                if resp.encode(&mut head).is_err() {
+                    continue;
+                }
+                writev::write_all_vectored(fd, &mut writer, &[&head]).await
             }
-        }
-        if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
+        };
+        if written.is_err() {
             return;
         }
     }
