@@ -109,8 +109,9 @@ pub struct StoreConfig {
     /// *unwritten* extents: the first write into one converts the extent, a metadata change
     /// that makes the next `fdatasync` commit the file system journal. Writing zeros ahead
     /// (and syncing them) in a low-priority task takes that cost off the group-commit path
-    /// (upstream warms its mapped files for the same reason). See the crate docs for the
-    /// measurements that set the default.
+    /// (upstream warms its mapped files for the same reason). Used in SYNC_FLUSH only: in
+    /// ASYNC_FLUSH (one sync per 500 ms) doubling the device writes costs more than it saves.
+    /// See the crate docs for the measurements.
     pub zero_fill_ahead_bytes: u64,
 }
 

@@ -39,6 +39,11 @@
 //! | SYNC_FLUSH, 16 appenders | 13.1k / 14.8k msgs/s, ack p50 558 / 599 us, p99 8.3 / 6.1 ms, 16 msgs/fdatasync |
 //! | SYNC_FLUSH, 256 appenders | 134k / 126k msgs/s, ack p50 1.3 / 1.4 ms, p99 14 / 15 ms, **256 msgs/fdatasync** |
 //!
+//! After merging main (buffered read handle for cold reads), two more quiet runs: raw 1394 /
+//! 1201 MiB/s; ASYNC 1 per call 407 / 462 MiB/s = **29% / 38%**; 16 per call 716 / 865 MiB/s
+//! = **51% / 72% of raw** (p50 5.5 / 4.4 ms, p99 13 / 9 ms). With zero-fill also in ASYNC_FLUSH
+//! (`async-zero`) 16 per call fell to 525 / 501 MiB/s, so zero-fill runs in SYNC_FLUSH only.
+//!
 //! (First pass, for comparison: ASYNC 265k msgs/s = 21% of raw; SYNC p50 3.6 / 4.0 / 3.9 ms
 //! and 291 / 3,788 / 55k msgs/s at 1 / 16 / 256 appenders.)
 //!
@@ -65,8 +70,9 @@
 //!   3.1-4.7 ms to 0.65-0.77 ms (all runs); at 256 the median went from 4.3 to 2.8 ms but one
 //!   run of three was worse (7.2 vs 4.4 ms). An earlier run: 2.5 / 2.0 / 4.1 ms without,
 //!   0.84 / 0.51 / 1.4 ms with (1 / 16 / 256). It is on by default (4 MiB ahead).
-//! - **ASYNC_FLUSH misses the 50% target** (24-34% of raw when the disk is quiet; it reached
-//!   it only when the disk was slow). Per-append costs were cut (`append_one` without a `Vec`,
+//! - **ASYNC_FLUSH meets the 50% target only with batches**: 16 messages per call reached
+//!   33-72% of raw across quiet runs (51% and 72% in the last two), one message per call
+//!   24-38%. Per-append costs were cut (`append_one` without a `Vec`,
 //!   a position watch instead of a channel per append, arrivals without a queue search, no
 //!   memset of DMA buffers) and flush rounds are pipelined (up to 8 in flight, whole pages),
 //!   but the benchmark is a closed loop: 256 appenders each awaiting their ack keep at most

@@ -515,7 +515,11 @@ impl<S: Storage> ShardStore<S> {
         self.tasks
             .borrow_mut()
             .extend([flusher, persister, cleaner]);
-        if self.inner.config.zero_fill_ahead_bytes > 0 {
+        // SYNC_FLUSH only: in ASYNC_FLUSH one sync every 500 ms does not pay for doubling the
+        // device writes (measured: 16-per-call appends 501-525 vs 716-865 MiB/s without).
+        if self.inner.config.zero_fill_ahead_bytes > 0
+            && self.inner.config.flush_mode == FlushMode::Sync
+        {
             let inner = self.inner.clone();
             let zero_fill =
                 crate::task_queues::spawn(crate::task_queues::Queue::ZeroFill, move || {
