@@ -7,7 +7,7 @@
 //! - `raw`: raw O_DIRECT sequential write, 1 MiB buffers, 4 in flight (the disk ceiling);
 //! - `async`: ASYNC_FLUSH, 256 appenders, one message per append call, then 16 per call;
 //! - `sync`: SYNC_FLUSH with 1, 16 and 256 appenders (zero-fill ahead on, the default);
-//! - `sync-nozero`: the same with zero-fill off (segments only `fallocate`d);
+//! - `sync-nozero`: the same with zero-fill off (segments only `fallocate`d)
 //!   (zero-fill runs in SYNC_FLUSH only: with it in ASYNC_FLUSH too, 16-per-call appends
 //!   measured 501-525 vs 716-865 MiB/s, see the engine's crate docs);
 //! - `mmap`: the mmap alternative for ASYNC_FLUSH, raw: copy 1,152-byte records one by one
