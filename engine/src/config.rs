@@ -6,7 +6,8 @@ use crate::io::IO_ALIGNMENT_BYTES;
 use crate::limits::{
     COMMIT_LOG_SEGMENT_SIZE_BYTES_DEFAULT, COMMIT_LOG_SEGMENT_SIZE_BYTES_MIN,
     CQ_ENTRIES_PER_FILE_DEFAULT, INDEX_ENTRIES_DEFAULT, INDEX_HASH_SLOTS_DEFAULT,
-    MESSAGE_BODY_SIZE_BYTES_DEFAULT_MAX, SHARD_ID_MAX,
+    MESSAGE_BODY_SIZE_BYTES_DEFAULT_MAX, SHARD_ID_MAX, ZERO_FILL_AHEAD_BYTES_DEFAULT,
+    ZERO_FILL_AHEAD_BYTES_MAX,
 };
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -103,6 +104,15 @@ pub struct StoreConfig {
     pub store_host: SocketAddr,
     /// Retention settings.
     pub retention: RetentionConfig,
+    /// Bytes of the CommitLog kept zero-filled ahead of the write position by a background
+    /// task (4 MiB; 0 disables). Segments are preallocated with `fallocate`, which leaves
+    /// *unwritten* extents: the first write into one converts the extent, a metadata change
+    /// that makes the next `fdatasync` commit the file system journal. Writing zeros ahead
+    /// (and syncing them) in a low-priority task takes that cost off the group-commit path
+    /// (upstream warms its mapped files for the same reason). Used in SYNC_FLUSH only: in
+    /// ASYNC_FLUSH (one sync per 500 ms) doubling the device writes costs more than it saves.
+    /// See the crate docs for the measurements.
+    pub zero_fill_ahead_bytes: u64,
 }
 
 impl StoreConfig {
@@ -124,6 +134,7 @@ impl StoreConfig {
             index_entries: INDEX_ENTRIES_DEFAULT,
             store_host: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 10911)),
             retention: RetentionConfig::default(),
+            zero_fill_ahead_bytes: ZERO_FILL_AHEAD_BYTES_DEFAULT,
         }
     }
 
@@ -151,6 +162,12 @@ impl StoreConfig {
             return Err(EngineError::Config(
                 "cq_entries_per_file out of range".into(),
             ));
+        }
+        if self.zero_fill_ahead_bytes > ZERO_FILL_AHEAD_BYTES_MAX {
+            return Err(EngineError::Config(format!(
+                "zero_fill_ahead_bytes {} exceeds {ZERO_FILL_AHEAD_BYTES_MAX}",
+                self.zero_fill_ahead_bytes
+            )));
         }
         if self.index_hash_slots == 0 || self.index_entries < 2 {
             return Err(EngineError::Config("index sizes out of range".into()));

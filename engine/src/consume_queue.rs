@@ -80,6 +80,10 @@ pub struct ConsumeQueue {
     min: u64,
     max: u64,
     visible_max: u64,
+    /// (topic, queue id), set by the store, so arrivals can be reported without a lookup.
+    pub(crate) identity: Option<(std::rc::Rc<str>, i32)>,
+    /// Whether the store's pending-arrivals list already holds this queue.
+    pub(crate) arrival_pending: bool,
 }
 
 impl ConsumeQueue {
@@ -92,6 +96,8 @@ impl ConsumeQueue {
             min: start,
             max: start,
             visible_max: start,
+            identity: None,
+            arrival_pending: false,
         }
     }
 

@@ -28,6 +28,23 @@ pub const CQ_ENTRIES_PER_FILE_DEFAULT: u64 = 300_000;
 /// size, all in flight at once (the disk ceiling is reached at 1 MiB, performance.md).
 pub const FLUSH_WRITE_BYTES_MAX: usize = 1024 * 1024;
 
+/// Default of [`crate::StoreConfig::zero_fill_ahead_bytes`].
+pub const ZERO_FILL_AHEAD_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
+
+/// Largest accepted `zero_fill_ahead_bytes` (zeroing further ahead only costs bandwidth).
+pub const ZERO_FILL_AHEAD_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Largest single zero-fill write (each is followed by its own `fdatasync`).
+pub const ZERO_FILL_WRITE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Flush rounds in flight at once in ASYNC_FLUSH (rounds after the first take whole pages
+/// only, so they never share a page; SYNC_FLUSH runs one round per `fdatasync`).
+pub const FLUSH_ROUNDS_IN_FLIGHT_MAX: usize = 8;
+
+/// Smallest round launched while other rounds are in flight (a round with nothing in flight
+/// goes at once, whatever its size, so an idle log adds no latency).
+pub const FLUSH_ROUND_PIPELINED_BYTES_MIN: u64 = 256 * 1024;
+
 /// How often a short write is retried before it is treated as a failed write.
 pub const SHORT_WRITE_RETRIES_MAX: usize = 3;
 
@@ -62,6 +79,7 @@ pub const INDEX_ENTRY_BYTES: usize = 20;
 const _: () = assert!(COMMIT_LOG_SEGMENT_SIZE_BYTES_DEFAULT % IO_ALIGNMENT_BYTES as u64 == 0);
 const _: () = assert!(COMMIT_LOG_SEGMENT_SIZE_BYTES_MIN % IO_ALIGNMENT_BYTES as u64 == 0);
 const _: () = assert!(FLUSH_WRITE_BYTES_MAX % IO_ALIGNMENT_BYTES == 0);
+const _: () = assert!(ZERO_FILL_WRITE_BYTES_MAX % IO_ALIGNMENT_BYTES == 0);
 const _: () = assert!(CHECKPOINT_FILE_BYTES == IO_ALIGNMENT_BYTES);
 const _: () =
     assert!((MESSAGE_BODY_SIZE_BYTES_DEFAULT_MAX as u64) < COMMIT_LOG_SEGMENT_SIZE_BYTES_DEFAULT);

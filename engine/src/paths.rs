@@ -37,6 +37,11 @@ pub fn checkpoint_file(root: &Path) -> PathBuf {
     root.join("checkpoint")
 }
 
+/// `<root>/lock`: held (flock) by the process that has the store open.
+pub fn lock_file(root: &Path) -> PathBuf {
+    root.join("lock")
+}
+
 /// `<root>/abort`: present while the store runs; left behind by a crash.
 pub fn abort_file(root: &Path) -> PathBuf {
     root.join("abort")

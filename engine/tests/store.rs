@@ -529,3 +529,128 @@ fn delete_topic_removes_its_queues() {
         store.shutdown().await.unwrap();
     });
 }
+
+#[test]
+fn a_store_directory_opens_once_until_shutdown_or_crash() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let cfg = config(FlushMode::Async);
+        let store = open(cfg.clone(), &fs).await;
+        let second = rmq_engine::ShardStore::open(cfg.clone(), fs.clone()).await;
+        assert!(matches!(
+            second.err(),
+            Some(rmq_engine::EngineError::Unavailable(_))
+        ));
+        store.shutdown().await.unwrap();
+        // Released by shutdown ...
+        let store = open(cfg.clone(), &fs).await;
+        // ... and by a crash (the dead process's lock goes with it).
+        store.abandon();
+        let store = open(cfg, &fs).await;
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn wait_false_in_sync_flush_acks_after_the_write_not_the_fsync() {
+    run(async {
+        let no_wait = "WAIT\u{1}false\u{2}";
+        let b = body(0, 0, 100);
+        // Every fdatasync fails: an append that waits for it fails, one with WAIT=false is
+        // acknowledged once its write completed (and the store fences on the failed sync).
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Sync), &fs).await;
+        fs.faults(|f| f.sync_errno = Some(libc::EIO));
+        let out = store.append_one(&msg("T", 0, &b, no_wait)).await.unwrap();
+        assert_eq!(out.status, PutStatus::PutOk);
+        assert_eq!(out.placement.queue_offset, 0);
+        // The write is on the "device": a kill -9 keeps it.
+        let killed = fs.crash(CrashKind::ProcessKill, 1);
+        store.abandon();
+        let store = open(config(FlushMode::Sync), &killed).await;
+        assert_eq!(read_all(&store, "T", 0).await, vec![(0, b.clone())]);
+        store.shutdown().await.unwrap();
+
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Sync), &fs).await;
+        fs.faults(|f| f.sync_errno = Some(libc::EIO));
+        let waited = store.append_one(&msg("T", 0, &b, "")).await;
+        assert!(
+            matches!(waited, Err(AppendError::WriteFailed(_))),
+            "{waited:?}"
+        );
+        store.abandon();
+    });
+}
+
+#[test]
+fn zero_fill_runs_ahead_without_touching_records() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let cfg = config(FlushMode::Sync);
+        let store = open(cfg.clone(), &fs).await;
+        for i in 0..150u64 {
+            let b = body(0, i, 900);
+            store.append_one(&msg("T", 0, &b, "")).await.unwrap();
+        }
+        // Let the low-priority task catch up, bounded.
+        for _ in 0..200 {
+            if store.stats().zero_filled_bytes > 0 {
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert!(store.stats().zero_filled_bytes > 0, "{:?}", store.stats());
+        store.abandon();
+        let store = open(cfg, &fs.crash(CrashKind::ProcessKill, 3)).await;
+        let all = read_all(&store, "T", 0).await;
+        assert_eq!(all.len(), 150);
+        for (i, (_, b)) in all.iter().enumerate() {
+            assert_eq!(*b, body(0, i as u64, 900));
+        }
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn async_flush_pipelines_rounds_and_keeps_every_record_in_order() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let cfg = config(FlushMode::Async);
+        let store = open(cfg.clone(), &fs).await;
+        // An open-loop producer: appends start while earlier rounds are still being written.
+        let mut tasks = Vec::new();
+        for i in 0..300u64 {
+            let q = (i % 4) as i32;
+            let store = store.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let b = body(q, i, 900);
+                let out = store.append_one(&msg("T", q, &b, "")).await.unwrap();
+                (q, out.placement.queue_offset, b)
+            }));
+            if i % 3 == 0 {
+                futures_lite::future::yield_now().await;
+            }
+        }
+        let mut expected: Vec<Vec<(i64, Vec<u8>)>> = vec![Vec::new(); 4];
+        for task in tasks {
+            let (q, off, b) = task.await;
+            expected[q as usize].push((off, b));
+        }
+        assert!(
+            store.stats().rounds_in_flight_max > 1,
+            "rounds were not pipelined: {:?}",
+            store.stats()
+        );
+        // Whole-page rounds end inside records: the checkpoint must still name a record
+        // boundary, or recovery would start scanning mid-record and cut acked records.
+        store.persist().await.unwrap();
+        store.abandon();
+        let store = open(cfg, &fs.crash(CrashKind::ProcessKill, 9)).await;
+        for (q, mut want) in expected.into_iter().enumerate() {
+            want.sort();
+            assert_eq!(read_all(&store, "T", q as i32).await, want, "queue {q}");
+        }
+        store.shutdown().await.unwrap();
+    });
+}

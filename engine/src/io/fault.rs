@@ -12,15 +12,20 @@
 //! [`FaultyStorage::crash`] returns a fresh file system as a restarted process would find it:
 //! - [`CrashKind::ProcessKill`] keeps every completed write (the OS or device has them);
 //! - [`CrashKind::MachineCrash`] keeps the synced image, and for every 512-byte sector that
-//!   changed since the last sync keeps at random the new bytes, the old bytes or garbage — the
-//!   "durable plus random torn bytes past it" model.
+//!   changed since the last sync keeps at random the new bytes, the old bytes, or garbage in
+//!   the bytes that changed — the "durable plus random torn bytes past it" model. A byte equal
+//!   in the synced and the new image keeps its value even in a garbled sector: a rewrite of a
+//!   page that holds synced records (every O_DIRECT append rewrites its partial last page)
+//!   must not destroy them. That assumes sector-atomic devices, as upstream and most storage
+//!   engines do; a device that scrambles whole sectors on power loss can lose synced bytes
+//!   sharing a sector with unsynced ones.
 //!
 //! Writes and syncs yield to the executor once, so concurrent appends interleave with them as
 //! they would with real I/O (that is what lets group commit gather waiters in tests).
 //! File metadata (existence, length) is treated as durable at once.
 //! Lives on one executor (`Rc`/`RefCell`).
 
-use super::{LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
+use super::{LockGuard, LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,6 +82,20 @@ struct FsState {
     counters: FsCounters,
     clock_ms: i64,
     disk_used_ratio: f64,
+    /// Paths locked by [`Storage::lock_exclusive`] and not yet released.
+    locked: BTreeSet<PathBuf>,
+}
+
+/// Releases a [`FaultyStorage`] lock when dropped.
+struct FaultyLock {
+    fs: Rc<RefCell<FsState>>,
+    path: PathBuf,
+}
+
+impl Drop for FaultyLock {
+    fn drop(&mut self) {
+        self.fs.borrow_mut().locked.remove(&self.path);
+    }
 }
 
 /// The in-memory fault-injecting file system. Clones share state.
@@ -206,6 +225,8 @@ impl FaultyStorage {
                 counters: FsCounters::default(),
                 clock_ms: old.clock_ms,
                 disk_used_ratio: old.disk_used_ratio,
+                // The crashed process's locks died with it.
+                locked: BTreeSet::new(),
             })),
         }
     }
@@ -224,8 +245,10 @@ fn torn_image(data: &[u8], synced: &[u8], rng: &mut SeededRng) -> Vec<u8> {
             0 => image[start..end].copy_from_slice(&data[start..end]),
             1 => {}
             _ => {
-                for b in &mut image[start..end] {
-                    *b = rng.next_u64() as u8;
+                for (b, new) in image[start..end].iter_mut().zip(&data[start..end]) {
+                    if b != new {
+                        *b = rng.next_u64() as u8;
+                    }
                 }
             }
         }
@@ -321,6 +344,27 @@ impl Storage for FaultyStorage {
 
     fn disk_used_ratio(&self, _path: &Path) -> io::Result<f64> {
         Ok(self.state.borrow().disk_used_ratio)
+    }
+
+    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard> {
+        let mut st = self.state.borrow_mut();
+        if !st.locked.insert(path.to_path_buf()) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked", path.display()),
+            ));
+        }
+        let now = st.clock_ms;
+        st.files.entry(path.to_path_buf()).or_insert_with(|| {
+            Rc::new(RefCell::new(FileData {
+                mtime_ms: now,
+                ..FileData::default()
+            }))
+        });
+        Ok(LockGuard::new(FaultyLock {
+            fs: self.state.clone(),
+            path: path.to_path_buf(),
+        }))
     }
 }
 

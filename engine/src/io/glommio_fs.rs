@@ -13,7 +13,7 @@
 //! invalidates cached pages on direct writes) and still returns a `ReadResult` without an extra
 //! copy. `tests/real_disk.rs` covers it.
 
-use super::{LogBytes, Storage, StorageFile};
+use super::{LockGuard, LogBytes, Storage, StorageFile};
 use glommio::io::{BufferedFile, DmaBuffer, DmaFile, OpenOptions};
 use std::io;
 use std::path::Path;
@@ -115,6 +115,24 @@ impl Storage for GlommioStorage {
         }
         Ok(((total - free) / total).clamp(0.0, 1.0))
     }
+
+    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        // SAFETY: `file` owns a valid open descriptor for the duration of the call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The flock lives as long as this open file description: closing the file (dropping
+        // the guard, or the process dying) releases it.
+        Ok(LockGuard::new(file))
+    }
 }
 
 /// Owned aligned buffer for a DMA write.
@@ -142,6 +160,11 @@ impl StorageFile for GlommioFile {
         GlommioBuf(buf)
     }
 
+    fn alloc_buf_for_overwrite(&self, len: usize) -> GlommioBuf {
+        // Pool memory with old contents; the caller overwrites every byte.
+        GlommioBuf(self.file.alloc_dma_buffer(len))
+    }
+
     async fn write_at(&self, buf: GlommioBuf, pos: u64) -> io::Result<usize> {
         self.file.write_at(buf.0, pos).await.map_err(to_io)
     }
@@ -165,5 +188,24 @@ impl StorageFile for GlommioFile {
 
     async fn size(&self) -> io::Result<u64> {
         self.file.file_size().await.map_err(to_io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flock_is_exclusive_until_the_guard_drops() {
+        let dir = std::env::temp_dir().join(format!("rmq-engine-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lock");
+        let first = GlommioStorage.lock_exclusive(&path).unwrap();
+        let second = GlommioStorage.lock_exclusive(&path).unwrap_err();
+        assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
+        drop(first);
+        let again = GlommioStorage.lock_exclusive(&path).unwrap();
+        drop(again);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

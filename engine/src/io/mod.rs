@@ -101,6 +101,26 @@ pub trait Storage: Clone + 'static {
     fn modified_ms(&self, path: &Path) -> io::Result<i64>;
     /// Fraction (0.0..=1.0) of the file system holding `path` that is in use.
     fn disk_used_ratio(&self, path: &Path) -> io::Result<f64>;
+    /// Take an exclusive lock on `path` (created if missing) for as long as the returned guard
+    /// lives. Fails with `ErrorKind::WouldBlock` if another holder (another process, or
+    /// another open store in this one) has it; a holder that dies releases it.
+    fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard>;
+}
+
+/// Holds a lock taken by [`Storage::lock_exclusive`]; dropping it releases the lock.
+pub struct LockGuard(#[allow(dead_code)] Box<dyn std::any::Any>);
+
+impl LockGuard {
+    /// Wrap whatever keeps the lock held (released when it is dropped).
+    pub fn new(holder: impl std::any::Any) -> Self {
+        LockGuard(Box::new(holder))
+    }
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockGuard")
+    }
 }
 
 /// One open file. Positions are byte offsets from the start of the file.
@@ -111,6 +131,11 @@ pub trait StorageFile: 'static {
 
     /// A zeroed write buffer of `len` bytes (`len` a multiple of [`IO_ALIGNMENT_BYTES`]).
     fn alloc_buf(&self, len: usize) -> Self::Buf;
+    /// A write buffer of `len` bytes whose contents are unspecified (the caller overwrites
+    /// all of it): saves zeroing a buffer that is about to be filled.
+    fn alloc_buf_for_overwrite(&self, len: usize) -> Self::Buf {
+        self.alloc_buf(len)
+    }
     /// Write `buf` at `pos` (aligned). Returns the bytes written, which may be fewer than asked.
     async fn write_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize>;
     /// Read up to `len` bytes at `pos` (any alignment). Returns fewer only at end of file.
@@ -132,8 +157,10 @@ pub async fn write_all_aligned<F: StorageFile>(file: &F, pos: u64, data: &[u8]) 
     assert_eq!(pos, align_down(pos), "unaligned write position {pos}");
     let len = align_up(data.len() as u64) as usize;
     for _attempt in 0..=crate::limits::SHORT_WRITE_RETRIES_MAX {
-        let mut buf = file.alloc_buf(len);
-        buf.as_mut()[..data.len()].copy_from_slice(data);
+        let mut buf = file.alloc_buf_for_overwrite(len);
+        let (payload, padding) = buf.as_mut().split_at_mut(data.len());
+        payload.copy_from_slice(data);
+        padding.fill(0);
         let written = file.write_at(buf, pos).await?;
         if written >= len {
             return Ok(());

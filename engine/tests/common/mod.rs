@@ -28,6 +28,8 @@ pub fn config(mode: FlushMode) -> StoreConfig {
     c.index_hash_slots = 64;
     c.index_entries = 32;
     c.retention.clean_interval = Duration::from_secs(3600);
+    // Zero-fill a little ahead, so tests exercise it racing the flusher.
+    c.zero_fill_ahead_bytes = 16 * 1024;
     c
 }
 
