@@ -325,6 +325,11 @@ impl Broker {
 
     /// Send NOTIFY_CONSUMER_IDS_CHANGED (oneway) to every channel of each group.
     pub fn notify_consumer_ids_changed(&self, groups: &[String]) {
+        // Membership changes are rare and are what operators (and re-balance bugs) need to see.
+        for group in groups {
+            let ids = self.with_state(|s| s.clients.consumer_ids(group).join(","));
+            log_info!("consumer group changed", group = group, consumers = ids);
+        }
         if !self.config.notify_consumer_ids_changed_enable {
             return;
         }
