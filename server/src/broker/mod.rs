@@ -492,15 +492,8 @@ impl Service for Broker {
         if self.owner.is_some() {
             self.connection_closed_elsewhere(info);
         } else {
-            let msg = ShardMessage::ConnectionClosed {
-                kind: ServiceKind::Broker,
-                conn: info,
-            };
-            let shard = Rc::clone(&self.shard);
-            glommio::spawn_local(async move {
-                shard.send_to(CONTROL_PLANE_SHARD, msg).await;
-            })
-            .detach();
+            self.shard
+                .report_connection_closed(ServiceKind::Broker, info);
         }
     }
 }

@@ -231,6 +231,22 @@ impl Shard {
         }
     }
 
+    /// Tell the control-plane shard that a connection of this shard closed, so the service
+    /// owning client registrations (`kind`) forgets it. Sent from a detached task: the close
+    /// path must not wait on a full inbox.
+    pub fn report_connection_closed(self: &Rc<Self>, kind: ServiceKind, conn: ConnectionInfo) {
+        let shard = Rc::clone(self);
+        glommio::spawn_local(async move {
+            shard
+                .send_to(
+                    CONTROL_PLANE_SHARD,
+                    ShardMessage::ConnectionClosed { kind, conn },
+                )
+                .await;
+        })
+        .detach();
+    }
+
     /// Send a message built by `make` to every other shard. It is queued at once when the
     /// channel has room, so a snapshot broadcast during a request is ahead of that request's
     /// reply on the same channel (a client that reads after its own write sees it on any
