@@ -56,7 +56,7 @@ use crate::broker::Broker;
 use crate::limits::PULL_SUSPEND_TIMEOUT_MAX;
 use crate::shard::{queue_owner_shard, ConnectionInfo, ServiceKind};
 use crate::transport::Reply;
-use crate::wire::{error, header_error, request_code, response_code, SYSTEM_BUSY_OVERLOAD_REMARK};
+use crate::wire::{error, header_error, request_code, response_code, system_busy};
 
 /// `PullSysFlag` bits.
 pub mod sys_flag {
@@ -220,11 +220,7 @@ async fn front_checked(
             resp.cmd.opaque = cmd.opaque;
             Ok(resp)
         }
-        Ok(None) | Err(()) => Err(error(
-            &cmd,
-            response_code::SYSTEM_BUSY,
-            SYSTEM_BUSY_OVERLOAD_REMARK,
-        )),
+        Ok(None) | Err(()) => Err(system_busy(&cmd)),
     }
 }
 

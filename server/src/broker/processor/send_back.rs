@@ -21,9 +21,7 @@ use super::send::{find_or_create_topic, random_queue, AppendRequest};
 use crate::broker::topics::{retry_topic, DLQ_TOPIC_PREFIX};
 use crate::broker::Broker;
 use crate::shard::{queue_owner_shard, ConnectionInfo, ServiceKind, CONTROL_PLANE_SHARD};
-use crate::wire::{
-    error, header_error, request_code, response_code, success, SYSTEM_BUSY_OVERLOAD_REMARK,
-};
+use crate::wire::{error, header_error, request_code, response_code, success, system_busy};
 
 /// CONSUMER_SEND_MSG_BACK.
 pub async fn send_back(
@@ -31,13 +29,6 @@ pub async fn send_back(
     conn: &ConnectionInfo,
     cmd: RemotingCommand,
 ) -> RemotingCommand {
-    let busy = || {
-        error(
-            &cmd,
-            response_code::SYSTEM_BUSY,
-            SYSTEM_BUSY_OVERLOAD_REMARK,
-        )
-    };
     let h = match cmd.decode_header::<ConsumerSendMsgBackRequestHeader>() {
         Ok(h) => h,
         Err(e) => return header_error(&cmd, &e),
@@ -73,7 +64,7 @@ pub async fn send_back(
         .call_shard(holder, ServiceKind::Broker, conn.clone(), view)
         .await
     else {
-        return busy();
+        return system_busy(&cmd);
     };
     let Some(record) = found
         .body
@@ -107,7 +98,7 @@ pub async fn send_back(
     let (topic, queue_id) = if to_dlq {
         let dlq = format!("{DLQ_TOPIC_PREFIX}{}", h.group);
         let Ok(cfg) = find_or_create_topic(broker, conn, &dlq, "", 1).await else {
-            return busy();
+            return system_busy(&cmd);
         };
         if cfg.is_none() {
             return error(
@@ -120,7 +111,7 @@ pub async fn send_back(
     } else {
         let retry = retry_topic(&h.group);
         let Ok(Some(cfg)) = find_or_create_topic(broker, conn, &retry, "", 1).await else {
-            return busy();
+            return system_busy(&cmd);
         };
         let delay = if h.delay_level == 0 {
             3 + record.reconsume_times()
@@ -166,6 +157,6 @@ pub async fn send_back(
             response_code::SYSTEM_ERROR,
             r.remark.as_deref().unwrap_or("store failed"),
         ),
-        Ok(None) | Err(()) => busy(),
+        Ok(None) | Err(()) => system_busy(&cmd),
     }
 }
