@@ -27,6 +27,7 @@ pub mod offsets;
 pub mod persist;
 pub mod processor;
 pub mod registration;
+pub mod schedule;
 pub mod topics;
 pub mod traffic;
 
@@ -543,7 +544,10 @@ impl crate::shard::ShardServices for BrokerServices {
         }
         let broker = Broker::start(shard, self.config.clone(), embedded.clone())?;
         match data::DataPlane::open(shard, &self.config).await {
-            Ok(data) => broker.set_data(data),
+            Ok(data) => {
+                broker.set_data(data);
+                schedule::start(&broker);
+            }
             Err(e) => {
                 // Requests forwarded here meanwhile get "store not open" instead of waiting.
                 broker.data_opened.close();
