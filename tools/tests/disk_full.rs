@@ -7,11 +7,11 @@
 //! deleted and the broker restarted, sends succeed and everything is still there.
 //!
 //! `disk_full_matches_upstream_and_recovers_without_restart`: the failing send gets upstream's
-//! answer,
-//! SERVICE_NOT_AVAILABLE (14) with "service not available now. It may be caused by one of the
-//! following reasons: the broker's disk is full [...]" (Java `SendMessageProcessor`), or for a
-//! failure to create a new file SYSTEM_ERROR (1) "create mapped file failed, server is busy or
-//! broken."; and once space is freed sends succeed again without a restart.
+//! answer, SERVICE_NOT_AVAILABLE (14) with "service not available now. It may be caused by one
+//! of the following reasons: the broker's disk is full [...]" (Java `SendMessageProcessor`), or
+//! for a failure to create a new file SYSTEM_ERROR (1) "create mapped file failed, server is
+//! busy or broken."; and once space is freed sends succeed again without a restart (the
+//! broker answers 14 while full and retries every second).
 //!
 //! Needs root, `mkfs.ext4` and loop devices (or tmpfs). When the small file system cannot be
 //! made, the test prints why and passes without checking anything (it never fails spuriously).
