@@ -34,6 +34,17 @@
 //! what is visible. Data never lands in a page range a zero-fill write is in flight for
 //! ([`crate::zero_fill`]).
 //!
+//! # A full disk
+//! `ENOSPC`/`EDQUOT` from a log write or from creating/preallocating a segment is not a
+//! failing device: the flusher waits for every write of the attempt, rolls the log back to
+//! `written_record_end` (so `write_pos`, the pending bytes, ConsumeQueues and the memory tail
+//! forget every record the device may not fully have — none of them was acknowledged), fails
+//! their waiters with [`AppendError::DiskFull`] and refuses appends with it. Every second it
+//! retries: zero what the attempt may have written past the rollback point (so recovery never
+//! finds a dropped record after the log end), sync, re-create the segment that could not be
+//! created; once that succeeds appends resume at the rollback point (queue offsets stay
+//! dense). Any other error on the way fences. See [`roll_back_after_no_space`].
+//!
 //! # Measured (this machine kind, see `rmq-engine-bench`)
 //! See the crate docs for the figures that justified O_DIRECT.
 
@@ -1057,7 +1068,10 @@ impl<S: Storage> ShardStore<S> {
         self.stop_tasks();
         self.inner.state.borrow_mut().fenced = Some("abandoned".into());
         self.inner.ack.borrow().fail(AppendError::ShuttingDown);
-        self.inner.written_ack.borrow().fail(AppendError::ShuttingDown);
+        self.inner
+            .written_ack
+            .borrow()
+            .fail(AppendError::ShuttingDown);
         // A killed process's flock dies with it.
         self.inner.lock.borrow_mut().take();
     }
@@ -1229,8 +1243,14 @@ fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
             st.fenced = Some(reason.clone());
         }
     }
-    inner.ack.borrow().fail(AppendError::WriteFailed(reason.clone()));
-    inner.written_ack.borrow().fail(AppendError::WriteFailed(reason));
+    inner
+        .ack
+        .borrow()
+        .fail(AppendError::WriteFailed(reason.clone()));
+    inner
+        .written_ack
+        .borrow()
+        .fail(AppendError::WriteFailed(reason));
 }
 
 /// A full disk met by a flush round (`ENOSPC`/`EDQUOT` writing the log or creating a segment):
@@ -1269,7 +1289,11 @@ async fn roll_back_after_no_space<S: Storage>(
     let (rollback_to, scrub_end) = {
         let mut st = inner.state.borrow_mut();
         let to = st.written_record_end;
-        assert!(to <= st.written, "record end {to} past written {}", st.written);
+        assert!(
+            to <= st.written,
+            "record end {to} past written {}",
+            st.written
+        );
         // The highest byte any round of this attempt may have written.
         let scrub_end = crate::io::align_up(st.pending_start.max(st.written));
         st.write_pos = to;

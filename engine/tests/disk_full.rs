@@ -48,9 +48,15 @@ fn enospc_on_write_rolls_back_refuses_then_resumes_with_dense_offsets() {
             }
             fs.faults(|f| f.write_errno = Some(libc::ENOSPC));
             let r = store.append_one(&msg("T", 0, b"doomed", "")).await;
-            assert!(matches!(r, Err(AppendError::DiskFull(_))), "{mode:?}: {r:?}");
+            assert!(
+                matches!(r, Err(AppendError::DiskFull(_))),
+                "{mode:?}: {r:?}"
+            );
             assert!(store.disk_full_reason().is_some());
-            assert!(store.fenced_reason().is_none(), "a full disk does not fence");
+            assert!(
+                store.fenced_reason().is_none(),
+                "a full disk does not fence"
+            );
             // Reads keep working on what was acknowledged; the failed record is not served.
             assert_eq!(read_all(&store, "T", 0).await, expected(10, 300));
             // Still full: refused at once.
@@ -94,7 +100,10 @@ fn enospc_creating_a_segment_resumes_once_space_is_freed() {
         let mut acked = 0u64;
         let refusal = loop {
             assert!(acked < 1000, "the disk never filled");
-            match store.append_one(&msg("T", 0, &body(0, acked, 1000), "")).await {
+            match store
+                .append_one(&msg("T", 0, &body(0, acked, 1000), ""))
+                .await
+            {
                 Ok(o) => {
                     assert_eq!(o.placement.queue_offset, acked as i64);
                     acked += 1;
@@ -106,7 +115,13 @@ fn enospc_creating_a_segment_resumes_once_space_is_freed() {
         assert!(acked > 0);
         assert_eq!(read_all(&store, "T", 0).await, expected(acked, 1000));
         // No partial segment file is left taking space.
-        assert_eq!(fs.paths().iter().filter(|p| p.starts_with("/store/commitlog")).count(), 1);
+        assert_eq!(
+            fs.paths()
+                .iter()
+                .filter(|p| p.starts_with("/store/commitlog"))
+                .count(),
+            1
+        );
         fs.faults(|f| f.capacity_bytes = None);
         let offset = append_when_resumed(&store, &body(0, acked, 1000)).await;
         assert_eq!(offset, acked as i64);
@@ -161,7 +176,11 @@ fn enospc_under_concurrent_async_appends_keeps_every_acknowledged_record() {
                     assert_eq!(*o, i as i64, "queue {q} offsets dense");
                 }
                 for (o, b) in mine {
-                    assert_eq!(all.get(*o as usize).map(|x| &x.1), Some(b), "queue {q} offset {o}");
+                    assert_eq!(
+                        all.get(*o as usize).map(|x| &x.1),
+                        Some(b),
+                        "queue {q} offset {o}"
+                    );
                 }
             }
             let next = append_when_resumed(&store, b"after").await;

@@ -157,7 +157,11 @@ fn read_queue(c: &mut RemotingClient, queue: i32) -> Vec<(i64, String, Vec<u8>)>
             PullOutcome::Found { records, next: to } => {
                 for r in records {
                     assert!(r.crc_ok, "queue {queue} offset {}: bad CRC", r.queue_offset);
-                    assert_eq!(r.queue_offset, out.len() as i64, "queue {queue}: offsets dense");
+                    assert_eq!(
+                        r.queue_offset,
+                        out.len() as i64,
+                        "queue {queue}: offsets dense"
+                    );
                     assert_eq!(r.queue_id, queue);
                     let (_, q, _) = parse_body(&r.body).unwrap_or_else(|| {
                         panic!("queue {queue} offset {}: a body never sent", r.queue_offset)
@@ -235,19 +239,25 @@ fn acknowledged_sync_flush_messages_survive_power_loss_through_the_broker() {
     let mut broker = InProcessBroker::start(&root, disk.clone());
     {
         let mut c = RemotingClient::connect_local(broker.port, Duration::from_secs(5)).unwrap();
-        let r = c.call(remoting::create_topic(TOPIC, QUEUES as u32)).unwrap();
+        let r = c
+            .call(remoting::create_topic(TOPIC, QUEUES as u32))
+            .unwrap();
         assert_eq!(r.code, response_code::SUCCESS, "{:?}", r.remark);
     }
     // Every acknowledged message of every cycle, by queue.
     let mut all_acked: BTreeMap<i32, Vec<Acked>> = BTreeMap::new();
-    let mut next_seq = vec![0u64; PRODUCERS];
+    let mut next_seq = [0u64; PRODUCERS];
     for cycle in 0..cycles {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let producers: Vec<JoinHandle<u64>> = (0..PRODUCERS)
             .map(|p| {
-                let (stop, acked, port, first) =
-                    (Arc::clone(&stop), Arc::clone(&acked), broker.port, next_seq[p]);
+                let (stop, acked, port, first) = (
+                    Arc::clone(&stop),
+                    Arc::clone(&acked),
+                    broker.port,
+                    next_seq[p],
+                );
                 std::thread::spawn(move || produce(port, p, first, &stop, &acked))
             })
             .collect();
@@ -278,15 +288,25 @@ fn acknowledged_sync_flush_messages_survive_power_loss_through_the_broker() {
             let records = read_queue(&mut c, q);
             stored += records.len();
             for a in all_acked.get(&q).map_or(&[][..], Vec::as_slice) {
-                let found = usize::try_from(a.queue_offset).ok().and_then(|i| records.get(i));
+                let found = usize::try_from(a.queue_offset)
+                    .ok()
+                    .and_then(|i| records.get(i));
                 let Some((_, msg_id, body)) = found else {
                     panic!(
                         "cycle {cycle}: acknowledged message at queue {q} offset {} lost (seed {seed})",
                         a.queue_offset
                     );
                 };
-                assert_eq!(body, &a.body, "cycle {cycle}: queue {q} offset {} altered", a.queue_offset);
-                assert_eq!(msg_id, &a.msg_id, "cycle {cycle}: queue {q} offset {} msgId", a.queue_offset);
+                assert_eq!(
+                    body, &a.body,
+                    "cycle {cycle}: queue {q} offset {} altered",
+                    a.queue_offset
+                );
+                assert_eq!(
+                    msg_id, &a.msg_id,
+                    "cycle {cycle}: queue {q} offset {} msgId",
+                    a.queue_offset
+                );
             }
         }
         let total: usize = all_acked.values().map(Vec::len).sum();
@@ -294,7 +314,10 @@ fn acknowledged_sync_flush_messages_survive_power_loss_through_the_broker() {
             "cycle {cycle}: power lost after {wait} ms, {acked_count} acked this cycle, {total} \
              acked in all, {stored} stored, restart {recovery_ms} ms"
         );
-        assert!(acked_count > 0 || cycle > 0, "the first cycle acknowledged nothing");
+        assert!(
+            acked_count > 0 || cycle > 0,
+            "the first cycle acknowledged nothing"
+        );
     }
     broker.stop().expect("the last broker stops cleanly");
 }

@@ -193,7 +193,10 @@ impl FaultyStorage {
 
     /// The current (process-visible) content of a file, for assertions.
     pub fn file_content(&self, path: &Path) -> Option<Vec<u8>> {
-        lock(&self.state).files.get(path).map(|f| lock(f).data.clone())
+        lock(&self.state)
+            .files
+            .get(path)
+            .map(|f| lock(f).data.clone())
     }
 
     /// Total bytes held by all files (what `capacity_bytes` limits).
@@ -249,9 +252,7 @@ fn used_bytes(st: &FsState) -> u64 {
 /// Whether growing one file from `old_len` to `new_len` bytes fits the capacity.
 fn fits(st: &FsState, old_len: usize, new_len: usize) -> bool {
     match st.faults.capacity_bytes {
-        Some(cap) if new_len > old_len => {
-            used_bytes(st) - old_len as u64 + new_len as u64 <= cap
-        }
+        Some(cap) if new_len > old_len => used_bytes(st) - old_len as u64 + new_len as u64 <= cap,
         _ => true,
     }
 }

@@ -496,8 +496,7 @@ async fn shard_main<S: ShardServices>(
         let shard = Rc::clone(&shard);
         let lifecycle = Arc::clone(&lifecycle);
         glommio::spawn_local(async move {
-            while !STOP_REQUESTED.load(Ordering::SeqCst) && !lifecycle.stop.load(Ordering::SeqCst)
-            {
+            while !STOP_REQUESTED.load(Ordering::SeqCst) && !lifecycle.stop.load(Ordering::SeqCst) {
                 glommio::timer::sleep(SIGNAL_POLL_INTERVAL).await;
             }
             shard.stopped.set(true);
