@@ -1026,8 +1026,10 @@ impl<S: Storage> ShardStore<S> {
         loop {
             let (drained, fenced) = {
                 let st = self.inner.state.borrow();
+                // A rollback after a full disk is finished (its range zeroed) or has fenced
+                // before the files are handed on.
                 (
-                    st.pending.is_empty() && st.synced == st.write_pos,
+                    st.pending.is_empty() && st.synced == st.write_pos && st.no_space.is_none(),
                     st.fenced.clone(),
                 )
             };
@@ -1273,6 +1275,10 @@ fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
 ///
 /// ConsumeQueue entries of dropped records are removed; index entries are left (a query
 /// re-checks every hit's key against the record it reads, so a stale hash is never served).
+/// Shutdown waits for the scrub; if it cannot run (still no space) the store fences, and a
+/// crash or fenced stop before the scrub may let recovery find dropped records whose bytes all
+/// reached the device: messages whose sends were refused may then be stored (never an
+/// acknowledged one lost, never a torn one served).
 /// Returns whether the flusher may continue (false: the store fenced or stopped).
 async fn roll_back_after_no_space<S: Storage>(
     inner: &Rc<Inner<S>>,

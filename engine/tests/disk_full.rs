@@ -198,3 +198,28 @@ fn enospc_under_concurrent_async_appends_keeps_every_acknowledged_record() {
         });
     }
 }
+
+#[test]
+fn shutdown_while_the_disk_is_full_fences_and_a_restart_recovers_the_acknowledged() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let store = open(config(FlushMode::Sync), &fs).await;
+        for i in 0..5u64 {
+            store
+                .append_one(&msg("T", 0, &body(0, i, 300), ""))
+                .await
+                .unwrap();
+        }
+        fs.faults(|f| f.write_errno = Some(libc::ENOSPC));
+        assert!(matches!(
+            store.append_one(&msg("T", 0, b"doomed", "")).await,
+            Err(AppendError::DiskFull(_))
+        ));
+        // The rolled-back range cannot be zeroed: shutdown reports it instead of hanging.
+        assert!(store.shutdown().await.is_err());
+        let after = fs.crash(CrashKind::ProcessKill, 2);
+        let store = open(config(FlushMode::Sync), &after).await;
+        assert_eq!(read_all(&store, "T", 0).await, expected(5, 300));
+        store.shutdown().await.unwrap();
+    });
+}
