@@ -531,6 +531,9 @@ pub struct BrokerServices {
     pub config: BrokerConfig,
     /// The embedded NameServer's settings (standalone mode).
     pub namesrv: Option<NamesrvConfig>,
+    /// What the message stores are kept on: `AnyStorage::Disk` (the default) in production;
+    /// in-process fault tests pass one shared `AnyStorage::Faulty` file system.
+    pub storage: rmq_engine::io::any::AnyStorage,
 }
 
 impl crate::shard::ShardServices for BrokerServices {
@@ -543,7 +546,7 @@ impl crate::shard::ShardServices for BrokerServices {
             crate::namesrv::start_on_shard(shard, n)?;
         }
         let broker = Broker::start(shard, self.config.clone(), embedded.clone())?;
-        match data::DataPlane::open(shard, &self.config).await {
+        match data::DataPlane::open(shard, &self.config, self.storage.clone()).await {
             Ok(data) => {
                 broker.set_data(data);
                 schedule::start(&broker);

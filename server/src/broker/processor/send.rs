@@ -349,6 +349,18 @@ fn field<T: std::str::FromStr>(cmd: &RemotingCommand, k: &str) -> Option<T> {
     cmd.ext_fields.get(k).and_then(|v| v.parse().ok())
 }
 
+/// Upstream's SERVICE_NOT_AVAILABLE remark (`SendMessageProcessor`, 4.9.8), with its
+/// `diskUtil()` figures: CommitLog, ConsumeQueue and index share this shard's file system, so
+/// the one ratio is given three times (-1 when it cannot be read, as `UtilAll` does).
+fn disk_full_remark(used_ratio: Option<f64>) -> String {
+    let r = used_ratio.unwrap_or(-1.0);
+    format!(
+        "service not available now. It may be caused by one of the following reasons: \
+         the broker's disk is full [CL: {r:5.2} CQ: {r:5.2} INDEX: {r:5.2}], messages are put \
+         to the slave, message store has been shut down, etc."
+    )
+}
+
 /// The owner shard's half: store and answer.
 pub async fn append(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
     let Some(data) = broker.data().await else {
@@ -413,10 +425,17 @@ pub async fn append(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
     };
     let outcome = match data.store.append(&inputs).await {
         Ok(o) => o,
+        Err(AppendError::DiskFull(_)) => {
+            return error(
+                cmd,
+                response_code::SERVICE_NOT_AVAILABLE,
+                &disk_full_remark(data.store.disk_used_ratio()),
+            );
+        }
         Err(e) => {
             let code = match e {
                 AppendError::MessageIllegal(_) => response_code::MESSAGE_ILLEGAL,
-                AppendError::Fenced(_) | AppendError::ShuttingDown => {
+                AppendError::Fenced(_) | AppendError::ShuttingDown | AppendError::DiskFull(_) => {
                     response_code::SERVICE_NOT_AVAILABLE
                 }
                 AppendError::WriteFailed(_) => response_code::SYSTEM_ERROR,
@@ -461,6 +480,17 @@ pub async fn append(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_full_remark_is_upstreams_with_disk_util() {
+        assert_eq!(
+            disk_full_remark(Some(0.987)),
+            "service not available now. It may be caused by one of the following reasons: the \
+             broker's disk is full [CL:  0.99 CQ:  0.99 INDEX:  0.99], messages are put to the \
+             slave, message store has been shut down, etc."
+        );
+        assert!(disk_full_remark(None).contains("[CL: -1.00 CQ: -1.00 INDEX: -1.00]"));
+    }
 
     #[test]
     fn stored_properties_drop_wait_and_add_cluster() {
