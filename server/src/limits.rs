@@ -93,3 +93,12 @@ pub const DELAY_LEVELS_COUNT_MAX: usize = 64;
 /// Longest delay one level may have (upstream allows any; a year is far past any real use and
 /// keeps the deadline arithmetic far from overflow).
 pub const DELAY_LEVEL_DURATION_MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// How long a starting shard waits for its first control-plane snapshot before it serves with
+/// an empty one (see `Broker::wait_for_first_snapshot`).
+pub const SNAPSHOT_WAIT_MAX: Duration = Duration::from_secs(10);
+/// How often a starting shard looks whether its first snapshot arrived.
+pub const SNAPSHOT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// After this long without a snapshot, a starting shard asks the control-plane shard to
+/// broadcast it again.
+pub const SNAPSHOT_ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);

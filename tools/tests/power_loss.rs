@@ -43,8 +43,6 @@ const CRASH_AFTER_MS: std::ops::Range<u64> = 150..900;
 const START_WAIT_MAX: Duration = Duration::from_secs(30);
 /// Longest one cycle's producers may keep sending (they stop at the crash anyway).
 const SEND_PHASE_MAX: Duration = Duration::from_secs(20);
-/// Longest a restarted broker's shards may answer TOPIC_NOT_EXIST for the existing topic.
-const SNAPSHOT_WAIT_MAX: Duration = Duration::from_secs(10);
 /// Bound on the reads of one queue.
 const PULLS_PER_QUEUE_MAX: usize = 100_000;
 
@@ -151,7 +149,6 @@ impl Drop for InProcessBroker {
 fn read_queue(c: &mut RemotingClient, queue: i32) -> Vec<(i64, String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut next = 0;
-    let started = Instant::now();
     for _ in 0..PULLS_PER_QUEUE_MAX {
         let resp = c
             .call(remoting::pull("checker", TOPIC, queue, next, 32))
@@ -177,13 +174,6 @@ fn read_queue(c: &mut RemotingClient, queue: i32) -> Vec<(i64, String, Vec<u8>)>
                 next = to;
             }
             PullOutcome::NotFound { .. } => return out,
-            // Right after a start, a shard other than the control-plane one may not have the
-            // topic table yet (its snapshot is broadcast once the state files are loaded).
-            PullOutcome::Other(response_code::TOPIC_NOT_EXIST, _)
-                if started.elapsed() < SNAPSHOT_WAIT_MAX =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
             PullOutcome::Other(code, remark) => panic!("pull {queue}@{next}: {code} {remark:?}"),
         }
     }

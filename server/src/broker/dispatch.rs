@@ -44,6 +44,9 @@ pub mod internal {
     pub const QUERY_SHARD: i32 = -1007;
     /// This shard's message counters (every shard).
     pub const TRAFFIC: i32 = -1008;
+    /// Broadcast the control-plane snapshot again (control-plane shard), for a shard that
+    /// started after the last broadcast and so never got one.
+    pub const REPUBLISH: i32 = -1009;
 
     /// An ENSURE_TOPIC request.
     pub fn ensure_topic_request(
@@ -167,6 +170,10 @@ pub async fn dispatch(
             queue_offsets::earliest_store_time(broker, cmd).await
         }
         internal::ENSURE_TOPIC => topic_admin::ensure_topic(broker, conn, cmd),
+        internal::REPUBLISH => {
+            broker.republish();
+            crate::wire::success(cmd)
+        }
         internal::COMMITTED_OFFSET => consumer_manage::committed_offset(broker, conn, cmd),
         internal::APPEND => send::append(broker, cmd).await,
         internal::PULL => return Some(pull::owner(broker, cmd).await),

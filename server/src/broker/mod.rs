@@ -48,7 +48,9 @@ use self::offsets::OffsetTable;
 use self::registration::NamesrvLink;
 use self::topics::TopicTable;
 use crate::config::{BrokerConfig, NamesrvConfig};
-use crate::limits::CLIENT_SCAN_INTERVAL;
+use crate::limits::{
+    CLIENT_SCAN_INTERVAL, SNAPSHOT_ASK_AGAIN_AFTER, SNAPSHOT_POLL_INTERVAL, SNAPSHOT_WAIT_MAX,
+};
 use crate::shard::mesh::{MeshService, OwnerFuture, Snapshot};
 use crate::shard::{
     ConnectionInfo, ServerError, ServiceKind, Shard, ShardMessage, CONTROL_PLANE_SHARD,
@@ -135,6 +137,8 @@ pub struct Broker {
     /// Closed once `data` is set: requests forwarded by shards that started serving first
     /// wait here while this shard still opens (recovers) its store.
     data_opened: glommio::sync::Semaphore,
+    /// Closed once this shard holds a control-plane snapshot (see `wait_for_first_snapshot`).
+    snapshot_ready: glommio::sync::Semaphore,
     next_push_opaque: Cell<i32>,
 }
 
@@ -189,6 +193,7 @@ impl Broker {
             snapshot: RefCell::new(Arc::new(BrokerSnapshot::default())),
             data: RefCell::new(None),
             data_opened: glommio::sync::Semaphore::new(0),
+            snapshot_ready: glommio::sync::Semaphore::new(0),
             next_push_opaque: Cell::new(1),
         });
         shard.services.borrow_mut().broker = Some(Rc::clone(&broker) as Rc<dyn MeshService>);
@@ -282,10 +287,61 @@ impl Broker {
             })
         };
         *self.snapshot.borrow_mut() = Arc::clone(&snapshot);
+        self.snapshot_ready.close();
         self.shard.broadcast(|| ShardMessage::Snapshot {
             kind: ServiceKind::Broker,
             snapshot: Arc::clone(&snapshot) as Snapshot,
         });
+    }
+
+    /// Broadcast the current snapshot again (control-plane shard only).
+    pub fn republish(&self) {
+        let snapshot = Arc::clone(&self.snapshot.borrow());
+        self.shard.broadcast(|| ShardMessage::Snapshot {
+            kind: ServiceKind::Broker,
+            snapshot: Arc::clone(&snapshot) as Snapshot,
+        });
+    }
+
+    /// Wait until this shard holds a snapshot of the control plane, so that it never answers
+    /// a client from the empty one it starts with (a send or pull would get TOPIC_NOT_EXIST
+    /// for a topic that exists). A snapshot broadcast before this shard registered its broker
+    /// is lost, so after a while it asks the control-plane shard to broadcast again. Bounded:
+    /// past [`SNAPSHOT_WAIT_MAX`] it logs and goes on (the next change brings one).
+    pub async fn wait_for_first_snapshot(self: &Rc<Self>) {
+        let started = std::time::Instant::now();
+        let mut asked_at = started;
+        loop {
+            let ready = futures_lite::future::or(
+                async {
+                    let _ = self.snapshot_ready.acquire(1).await;
+                    true
+                },
+                async {
+                    glommio::timer::sleep(SNAPSHOT_POLL_INTERVAL).await;
+                    false
+                },
+            )
+            .await;
+            if ready || self.shard.is_stopping() {
+                return;
+            }
+            if started.elapsed() >= SNAPSHOT_WAIT_MAX {
+                log_warn!("no control-plane snapshot yet; serving with an empty one");
+                return;
+            }
+            if asked_at.elapsed() >= SNAPSHOT_ASK_AGAIN_AFTER {
+                asked_at = std::time::Instant::now();
+                let ask =
+                    RemotingCommand::new_request(dispatch::internal::REPUBLISH, ExtFields::new());
+                let conn = ConnectionInfo {
+                    id: self.shard.next_connection_id(),
+                    shard: self.shard.id,
+                    peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                };
+                let _ = self.shard.call_owner(ServiceKind::Broker, conn, ask).await;
+            }
+        }
     }
 
     /// This shard's read-only copy of the control plane.
@@ -511,6 +567,7 @@ impl MeshService for Broker {
         let newer = snapshot.version > self.snapshot.borrow().version;
         if newer {
             *self.snapshot.borrow_mut() = snapshot;
+            self.snapshot_ready.close();
         }
     }
 
@@ -557,6 +614,7 @@ impl crate::shard::ShardServices for BrokerServices {
                 return Err(ServerError::Init(e));
             }
         }
+        broker.wait_for_first_snapshot().await;
         SHARD_BROKER.with(|b| *b.borrow_mut() = Some(Rc::clone(&broker)));
         let main_port = self.config.listen_port;
         // listenPort >= 3 is checked by the config.
