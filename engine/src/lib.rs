@@ -68,6 +68,45 @@
 //! | SYNC_FLUSH, 1 / 16 / 256 appenders, ack p50 | 443 us [747, 443, 389] / 661 us [765, 661, 654] / 2.8 ms [7.2, 1.8, 2.8] |
 //! | same without zero-fill (`sync-nozero`) | 895 us / 3.7 ms / 4.3 ms |
 //!
+//! Issue 3 follow-up (ASYNC_FLUSH, one message per call), busy period (load average 7.7-8.2),
+//! three runs of `rmq-engine-bench /tmp/x 500000 10000 raw,async,async-1024`, final code:
+//!
+//! | what | run 1 / run 2 / run 3 |
+//! |---|---|
+//! | raw O_DIRECT, 1 MiB x 4 in flight | 509 / 775 / 783 MiB/s |
+//! | raw O_DIRECT, 256 KiB x 1 in flight (the 256-appender closed loop's depth) | 486 / 96 / 600 MiB/s |
+//! | ASYNC, 256 appenders x 1 per call | 272 / 189 / 218 MiB/s = **54% / 24% / 28% of raw**; round write 621 / 1127 / 970 us per 284 KiB; writes outstanding 61% / 77% / 76% of the run |
+//! | ASYNC, 256 appenders x 16 per call | 450 / 391 / 305 MiB/s = 88% / 50% / 39% of raw |
+//! | ASYNC, 1024 appenders x 1 per call | 205 / 248 / 213 MiB/s = 40% / 32% / 27% of raw; 1136 KiB rounds of 2.4-3.7 ms |
+//!
+//! So the 50% target for one message per call is met only in some runs (a quieter hour earlier
+//! gave 35-50%: raw 1204-1473 MiB/s, engine 501-648 MiB/s). What bounds it (`round write` and
+//! `writes outstanding` are [`StoreStats::round_write_micros`] against the wall time):
+//! - The closed loop keeps at most one ~284 KiB write outstanding (256 appenders x 1,152
+//!   bytes), and this virtual disk serves such a write in 0.6-1.1 ms (250-450 MiB/s per
+//!   request) while it reaches its ceiling only with 4 MiB queued. The log had a write
+//!   outstanding 61-77% of the time; the rest is the woken appenders encoding the next round
+//!   (`perf stat`: 1.0 us user + 1.2 us kernel per append, executor 39% busy). Even perfect
+//!   CPU/I/O overlap would give at most measured / outstanding share = 35-88% of raw.
+//! - glommio puts io_uring requests into the kernel only when the executor returns to its
+//!   reactor: after the run queue empties, or when the preempt timer (100 ms default) fires.
+//!   A write launched in the middle of an appender burst therefore still waits for the burst.
+//!
+//! Tried and measured worse, so not kept (paired runs, same binary set, busy period):
+//! - Launching rounds from the append path as soon as 64 KiB (or 256 KiB) of whole pages are
+//!   pending, polling the write once so its request is queued at once, and letting a mid-page
+//!   round go while whole-page rounds are in flight: 18 / 17 / 11% vs 43 / 26 / 26% of raw
+//!   (256 appenders), 22 / 10% vs 33 / 36% (1024): more, smaller requests, and this disk's
+//!   per-request cost dominates. Rounds fell to 62-86 KiB.
+//! - The executor's preempt timer at 200 us (so queued writes leave mid-burst): 25 / 19% vs
+//!   37 / 35% alone, 14 / 21% with the above; p99 up to 392 ms.
+//! - One round split into concurrent 64 KiB or 128 KiB writes instead of one: median of four
+//!   interleaved runs 23% / 19% vs 23% (no gain).
+//!
+//! What is left to try: encoding straight into DMA buffers and a cheaper per-append path
+//! (shorter CPU phase); submitting io_uring requests mid-burst (glommio has no public call for
+//! it); an open-loop producer (many requests in flight per connection) to deepen the queue.
+//!
 //! Findings:
 //! - **fdatasync cost.** The first pass measured 3.6 ms p50 and suspected unwritten extents.
 //!   A direct experiment (4 KiB O_DIRECT write + fdatasync, 1000 per mode, interleaved,

@@ -56,6 +56,7 @@ use crate::io::{align_down, LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
 use crate::limits::{
     FLUSH_ROUNDS_IN_FLIGHT_MAX, FLUSH_ROUND_PIPELINED_BYTES_MIN, FLUSH_WRITE_BYTES_MAX,
     PULL_MESSAGES_COUNT_MAX, PULL_SIZE_BYTES_MAX, QUERY_MESSAGES_COUNT_MAX,
+    SHORT_WRITE_RETRIES_MAX,
 };
 use crate::offsets::{split_global, to_global};
 use crate::sync::{Notify, PositionWatch};
@@ -214,6 +215,10 @@ pub struct StoreStats {
     pub zero_fill_waits: u64,
     /// The most flush rounds seen in flight at once (pipelining in ASYNC_FLUSH).
     pub rounds_in_flight_max: u64,
+    /// Sum over flush rounds of the time from launching a round's writes to the flusher seeing
+    /// them complete (us): with `flush_rounds` and the wall time, how much of a run the log
+    /// had writes outstanding versus how long appenders took to fill the next round.
+    pub round_write_micros: u64,
 }
 
 /// Called with (topic, queue id, new visible max offset) when new entries become readable:
@@ -1446,12 +1451,15 @@ struct Round {
     start: u64,
     chunk: Bytes,
     /// Bytes `[align_down(start), start)`: the head of the round's first page, written by an
-    /// earlier round and rewritten by this one (O_DIRECT writes whole pages).
+    /// earlier round and rewritten by this one (O_DIRECT writes whole pages). Moved into the
+    /// round's first write when it is launched.
     prefix: Vec<u8>,
     /// Queues to publish when the round completes, with their new visible max.
     arrivals: Vec<(QueueRef, u64)>,
     /// The last record end inside the round, if one is.
     record_end: Option<u64>,
+    /// When the round's writes were launched (for [`StoreStats::round_write_micros`]).
+    launched_at: std::time::Instant,
 }
 
 impl Round {
@@ -1529,6 +1537,7 @@ fn take_round<F>(st: &mut State<F>, shard_id: u16, whole_pages_only: bool) -> Op
         prefix,
         arrivals,
         record_end,
+        launched_at: std::time::Instant::now(),
     })
 }
 
@@ -1589,13 +1598,13 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
                     take_round(&mut st, shard_id, whole_pages_only)
                 }
             };
-            let Some(round) = round else { break };
+            let Some(mut round) = round else { break };
             tail_in_flight = round.end() % IO_ALIGNMENT_BYTES as u64 != 0;
             let task = Box::pin(glommio::spawn_local(write_round(
                 inner.clone(),
                 round.start,
                 round.chunk.clone(),
-                round.prefix.clone(),
+                std::mem::take(&mut round.prefix),
             )));
             in_flight.push_back((round, task));
             let mut st = inner.state.borrow_mut();
@@ -1670,6 +1679,11 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
             }
             inner.written_ack.borrow().advance(round.end());
             st.stats.flush_rounds += 1;
+            let write_micros = u64::try_from(round.launched_at.elapsed().as_micros());
+            st.stats.round_write_micros = st
+                .stats
+                .round_write_micros
+                .saturating_add(write_micros.unwrap_or(u64::MAX));
             for b in touched {
                 if !st.unsynced_segments.contains(&b) {
                     st.unsynced_segments.push(b);
@@ -1829,6 +1843,8 @@ async fn write_round<S: Storage>(
         files.push((base, segment_file(&inner, base).await?));
         base += seg_size;
     }
+    // Moved into the first piece (the only one starting before `start`).
+    let mut prefix = Some(prefix);
     // Plan aligned writes: split at segment boundaries and at FLUSH_WRITE_BYTES_MAX.
     let mut writes = Vec::new();
     let mut touched = Vec::new();
@@ -1848,12 +1864,12 @@ async fn write_round<S: Storage>(
         }
         let (head, body) = if pos < start {
             (
-                prefix.as_slice(),
+                prefix.take().unwrap_or_default(),
                 chunk.slice(0..(piece_end - start) as usize),
             )
         } else {
             (
-                &[][..],
+                Vec::new(),
                 chunk.slice((pos - start) as usize..(piece_end - start) as usize),
             )
         };
@@ -1861,7 +1877,7 @@ async fn write_round<S: Storage>(
         writes.push(glommio::spawn_local(write_piece(
             file,
             pos - base,
-            head.to_vec(),
+            head,
             body,
         )));
         pos = piece_end;
@@ -1880,20 +1896,32 @@ async fn write_round<S: Storage>(
     Ok(touched)
 }
 
-/// Write `head` then `body` at the aligned `pos_in_file` (one DMA write, zero-padded).
+/// Write `head` then `body` at the aligned `pos_in_file` (one DMA write, zero-padded). Both
+/// are copied straight into the DMA buffer (no staging copy of the first page's head). A short
+/// write is retried (rewriting the whole aligned buffer is idempotent) up to
+/// [`SHORT_WRITE_RETRIES_MAX`] times, then reported as an error.
 async fn write_piece<F: StorageFile>(
     file: Rc<F>,
     pos_in_file: u64,
     head: Vec<u8>,
     body: Bytes,
 ) -> std::io::Result<()> {
-    if head.is_empty() {
-        return crate::io::write_all_aligned(&*file, pos_in_file, &body).await;
+    let len = head.len() + body.len();
+    let aligned = crate::io::align_up(len as u64) as usize;
+    for _attempt in 0..=SHORT_WRITE_RETRIES_MAX {
+        let mut buf = file.alloc_buf_for_overwrite(aligned);
+        let bytes = buf.as_mut();
+        bytes[..head.len()].copy_from_slice(&head);
+        bytes[head.len()..len].copy_from_slice(&body);
+        bytes[len..].fill(0);
+        if file.write_at(buf, pos_in_file).await? >= aligned {
+            return Ok(());
+        }
     }
-    let mut data = Vec::with_capacity(head.len() + body.len());
-    data.extend_from_slice(&head);
-    data.extend_from_slice(&body);
-    crate::io::write_all_aligned(&*file, pos_in_file, &data).await
+    Err(std::io::Error::new(
+        std::io::ErrorKind::WriteZero,
+        format!("short write of {aligned} bytes at {pos_in_file} persisted after retries"),
+    ))
 }
 
 /// A completed (and, in SYNC_FLUSH, synced) round: raise the ack level, keep its bytes in

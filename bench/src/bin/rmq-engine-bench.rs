@@ -4,8 +4,13 @@
 //! Usage: `rmq-engine-bench [dir] [async_messages] [sync_messages_per_level] [sections]`
 //! (defaults `/tmp/rmq-engine-bench`, 1,000,000, 20,000 and `raw,async,sync`). Messages are
 //! 1 KiB bodies. Sections (comma-separated):
-//! - `raw`: raw O_DIRECT sequential write, 1 MiB buffers, 4 in flight (the disk ceiling);
+//! - `raw`: raw O_DIRECT sequential write, 1 MiB buffers, 4 in flight (the disk ceiling), and
+//!   256 KiB buffers, 1 in flight (about what 256 closed-loop appenders of 1 KiB keep
+//!   outstanding: the ceiling of that shape);
+//! - `raw-shapes`: raw O_DIRECT sequential write at 64 KiB / 256 KiB / 1 MiB x 1 / 4 in flight;
 //! - `async`: ASYNC_FLUSH, 256 appenders, one message per append call, then 16 per call;
+//! - `async-1024`: ASYNC_FLUSH, 1024 appenders, one message per call (a busy broker's many
+//!   connections: four times the bytes outstanding);
 //! - `sync`: SYNC_FLUSH with 1, 16 and 256 appenders (zero-fill ahead on, the default);
 //! - `sync-nozero`: the same with zero-fill off (segments only `fallocate`d)
 //!   (zero-fill runs in SYNC_FLUSH only: with it in ASYNC_FLUSH too, 16-per-call appends
@@ -14,6 +19,9 @@
 //!   into a shared mapping of a preallocated file (what a mmap CommitLog's ack waits for:
 //!   the bytes are in the page cache, which survives `kill -9`), then `msync` the whole file
 //!   (what its periodic flush pays), next to O_DIRECT 1 MiB writes of the same bytes.
+//!
+//! ASYNC_FLUSH lines also give the mean time a flush round's writes took and the share of the
+//! run with log writes outstanding (the rest is appenders filling the next round).
 //!
 //! Prints one line per measurement and a final JSON line.
 
@@ -46,6 +54,11 @@ fn message(body: &[u8]) -> MessageInput<'_> {
 
 /// Raw O_DIRECT sequential write of `bytes` with 1 MiB buffers, 4 in flight.
 async fn raw_write(dir: &Path, bytes: u64) -> f64 {
+    raw_write_shaped(dir, bytes, 1 << 20, 4).await
+}
+
+/// Raw O_DIRECT sequential write of `bytes` with `buffer`-byte buffers, `in_flight` at once.
+async fn raw_write_shaped(dir: &Path, bytes: u64, buffer: usize, in_flight: usize) -> f64 {
     let path = dir.join("raw-seq-write");
     let file = OpenOptions::new()
         .create(true)
@@ -57,10 +70,10 @@ async fn raw_write(dir: &Path, bytes: u64) -> f64 {
         .expect("open raw file");
     file.pre_allocate(bytes, false).await.expect("preallocate");
     let mut w = DmaStreamWriterBuilder::new(file)
-        .with_buffer_size(1 << 20)
-        .with_write_behind(4)
+        .with_buffer_size(buffer)
+        .with_write_behind(in_flight)
         .build();
-    let chunk = vec![0x5a_u8; 1 << 20];
+    let chunk = vec![0x5a_u8; buffer];
     let start = Instant::now();
     let mut written = 0;
     while written < bytes {
@@ -148,6 +161,11 @@ struct Run {
     msgs_per_sync: f64,
     sync_avg_us: f64,
     kib_per_round: f64,
+    /// Mean time from launching a round's writes to seeing them complete (us).
+    round_write_us: f64,
+    /// Share of the run with log writes outstanding (sum of round write times / wall time;
+    /// above 100% when rounds overlap).
+    writing_share: f64,
 }
 
 /// How one measurement runs.
@@ -214,6 +232,8 @@ async fn append_run(dir: &Path, shape: Shape, total: usize) -> Run {
         msgs_per_sync: n / stats.log_syncs.max(1) as f64,
         sync_avg_us: stats.log_sync_micros as f64 / stats.log_syncs.max(1) as f64,
         kib_per_round: record_bytes / 1024.0 / stats.flush_rounds.max(1) as f64,
+        round_write_us: stats.round_write_micros as f64 / stats.flush_rounds.max(1) as f64,
+        writing_share: stats.round_write_micros as f64 / 1e6 / secs,
     }
 }
 
@@ -241,11 +261,32 @@ fn main() {
         let has = |s: &str| sections.iter().any(|x| x == s);
         let mut json = String::from("{");
         let mut raw = f64::NAN;
+        let mut raw_closed_loop = f64::NAN;
         if has("raw") {
             let raw_bytes = (async_total * (BODY_BYTES + 128)) as u64;
             raw = raw_write(&dir, raw_bytes).await;
             println!("raw O_DIRECT sequential write, 1 MiB x4 in flight: {raw:.0} MiB/s");
-            json.push_str(&format!("\"raw_mib_s\":{raw:.0}"));
+            // What 256 closed-loop appenders of 1 KiB can keep outstanding: one write of
+            // about 256 KiB at a time (the ceiling of the `async` 1-per-call shape).
+            raw_closed_loop = raw_write_shaped(&dir, raw_bytes / 4, 256 << 10, 1).await;
+            println!("raw O_DIRECT sequential write, 256 KiB x1 in flight: {raw_closed_loop:.0} MiB/s");
+            json.push_str(&format!(
+                "\"raw_mib_s\":{raw:.0},\"raw_256k_x1_mib_s\":{raw_closed_loop:.0}"
+            ));
+        }
+        if has("raw-shapes") {
+            let raw_bytes = (async_total * (BODY_BYTES + 128)) as u64;
+            for (buffer, in_flight) in [
+                (64usize << 10, 1usize),
+                (64 << 10, 4),
+                (256 << 10, 1),
+                (256 << 10, 4),
+                (1 << 20, 1),
+                (1 << 20, 4),
+            ] {
+                let r = raw_write_shaped(&dir, raw_bytes, buffer, in_flight).await;
+                println!("raw {} KiB x{in_flight}: {r:.0} MiB/s", buffer >> 10);
+            }
         }
         if has("mmap") {
             let record_bytes = BODY_BYTES + 128;
@@ -258,28 +299,36 @@ fn main() {
                 ",\"mmap\":{{\"copy_mib_s\":{copy:.0},\"with_msync_mib_s\":{synced:.0},\"direct_mib_s\":{direct:.0}}}"
             ));
         }
-        if has("async") {
-            let (section, zero_fill) = ("async", None);
-            for batch in [1usize, 16] {
+        for (section, runs) in [
+            ("async", &[(256usize, 1usize), (256, 16)][..]),
+            ("async-1024", &[(1024, 1)][..]),
+        ] {
+            if !has(section) {
+                continue;
+            }
+            for &(appenders, batch) in runs {
                 let shape = Shape {
                     mode: FlushMode::Async,
-                    appenders: 256,
+                    appenders,
                     batch,
-                    zero_fill,
+                    zero_fill: None,
                 };
                 let a = append_run(&dir.join("async"), shape, async_total).await;
                 println!(
-                    "{section} 1 KiB, 256 appenders x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw), call p50 {} us p99 {} us, {:.0} KiB per flush round",
+                    "{section} 1 KiB, {appenders} appenders x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw, {:.0}% of raw at 256 KiB x1), call p50 {} us p99 {} us, {:.0} KiB per flush round, round write {:.0} us, writes outstanding {:.0}% of the time",
                     a.msgs_per_sec,
                     a.mib_per_sec,
                     100.0 * a.mib_per_sec / raw,
+                    100.0 * a.mib_per_sec / raw_closed_loop,
                     a.p50_us,
                     a.p99_us,
-                    a.kib_per_round
+                    a.kib_per_round,
+                    a.round_write_us,
+                    100.0 * a.writing_share
                 );
                 json.push_str(&format!(
-                    ",\"{section}_b{batch}\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
-                    a.msgs_per_sec, a.mib_per_sec, a.p50_us, a.p99_us
+                    ",\"{section}_a{appenders}_b{batch}\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"round_write_us\":{:.0},\"writing_share\":{:.2}}}",
+                    a.msgs_per_sec, a.mib_per_sec, a.p50_us, a.p99_us, a.round_write_us, a.writing_share
                 ));
             }
         }
