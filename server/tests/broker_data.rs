@@ -784,6 +784,14 @@ fn delayed_messages_wait_their_level_then_reach_their_queue_once_across_a_restar
         later.store_timestamp() - held.store_timestamp()
     );
 
+    // GET_ALL_DELAY_OFFSET gathers every level's next offset from the shards that own them.
+    let mut table = String::new();
+    let moved_on = common::eventually(Duration::from_secs(10), || {
+        table = body_text(&c.call(request(request_code::GET_ALL_DELAY_OFFSET, &[])));
+        table == "{\"offsetTable\":{2:1}}"
+    });
+    assert!(moved_on, "delay offsets {table}");
+
     // Delivery progress survives a restart: the first message is not delivered again. The
     // level is first-in first-out, so once the second one arrives any repeat would be there.
     let broker = broker.restart();

@@ -47,6 +47,8 @@ pub mod internal {
     /// Broadcast the control-plane snapshot again (control-plane shard), for a shard that
     /// started after the last broadcast and so never got one.
     pub const REPUBLISH: i32 = -1009;
+    /// The next offsets of the delay levels this shard owns (every shard).
+    pub const DELAY_OFFSETS: i32 = -1010;
 
     /// An ENSURE_TOPIC request.
     pub fn ensure_topic_request(
@@ -170,6 +172,10 @@ pub async fn dispatch(
             queue_offsets::earliest_store_time(broker, cmd).await
         }
         internal::ENSURE_TOPIC => topic_admin::ensure_topic(broker, conn, cmd),
+        request_code::GET_ALL_DELAY_OFFSET => {
+            super::schedule::all_delay_offsets(broker, conn, cmd).await
+        }
+        internal::DELAY_OFFSETS => super::schedule::shard_delay_offsets(cmd),
         internal::REPUBLISH => {
             broker.republish();
             crate::wire::success(cmd)

@@ -29,7 +29,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use rmq_engine::GetStatus;
-use rmq_protocol::body::DelayOffsetWrapper;
+use rmq_protocol::body::{DelayOffsetWrapper, JsonBody};
 use rmq_protocol::message::record::RecordView;
 use rmq_protocol::message::{properties, sysflag};
 use rmq_protocol::{ExtFields, RemotingCommand};
@@ -38,7 +38,7 @@ use super::dispatch::internal;
 use super::processor::send::AppendRequest;
 use super::{data, persist, Broker};
 use crate::shard::{queue_owner_shard, ConnectionInfo, ServiceKind};
-use crate::wire::response_code;
+use crate::wire::{response_code, success, system_busy};
 
 /// The topic that holds delayed messages, one queue per level.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
@@ -190,6 +190,62 @@ impl Progress {
     }
 }
 
+thread_local! {
+    /// This shard's delivery progress, for GET_ALL_DELAY_OFFSET (none: the shard owns no level).
+    static SHARD_PROGRESS: RefCell<Option<Rc<Progress>>> = const { RefCell::new(None) };
+}
+
+/// This shard's part of GET_ALL_DELAY_OFFSET: the next offsets of the levels it owns.
+pub fn shard_delay_offsets(cmd: &RemotingCommand) -> RemotingCommand {
+    let offset_table = SHARD_PROGRESS.with(|p| {
+        p.borrow()
+            .as_ref()
+            .map(|p| p.next_offsets.borrow().clone())
+            .unwrap_or_default()
+    });
+    success(cmd).with_body(
+        DelayOffsetWrapper {
+            offset_table,
+            data_version: None,
+        }
+        .encode(),
+    )
+}
+
+/// GET_ALL_DELAY_OFFSET (45): every level's next offset, gathered from the shards that own
+/// them, in upstream's `delayOffset.json` shape.
+pub async fn all_delay_offsets(
+    broker: &Rc<Broker>,
+    conn: &ConnectionInfo,
+    cmd: &RemotingCommand,
+) -> RemotingCommand {
+    let mut merged = BTreeMap::new();
+    for shard in 0..broker.shard.count {
+        let ask = RemotingCommand::new_request(internal::DELAY_OFFSETS, ExtFields::new());
+        let Ok(Some(r)) = broker
+            .shard
+            .call_shard(shard, ServiceKind::Broker, conn.clone(), ask)
+            .await
+        else {
+            return system_busy(cmd);
+        };
+        let part = r
+            .body
+            .as_deref()
+            .map(DelayOffsetWrapper::decode)
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        merged.extend(part.offset_table);
+    }
+    success(cmd).with_body(
+        DelayOffsetWrapper {
+            offset_table: merged,
+            data_version: None,
+        }
+        .encode(),
+    )
+}
+
 /// Start the delivery tasks of the delay levels this shard owns, and the task that saves their
 /// progress. Call once the shard's store is open.
 pub fn start(broker: &Rc<Broker>) {
@@ -207,6 +263,7 @@ pub fn start(broker: &Rc<Broker>) {
     }
     let path = data::shard_store_dir(&broker.config, shard.id).join("delayOffset.json");
     let progress = Rc::new(Progress::load(path));
+    SHARD_PROGRESS.with(|p| *p.borrow_mut() = Some(Rc::clone(&progress)));
     for (level, delay) in owned {
         let me = Rc::clone(broker);
         let progress = Rc::clone(&progress);
