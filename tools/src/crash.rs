@@ -370,14 +370,16 @@ fn run_consumer(port: u16, queues: i32, ledger: &mut ConsumerLedger, stop: &Atom
             };
             got_any = true;
             ledger.consumed += records.len() as u64;
+            // Counted as asked before the call: a kill can land after the broker stored the
+            // commit and before its answer arrived, and the stored value is then legitimate.
+            let max = ledger.committed_max.entry(q).or_insert(0);
+            *max = (*max).max(to);
             if client
                 .call(remoting::update_offset(GROUP, TOPIC, q, to))
                 .is_err()
             {
                 return;
             }
-            let max = ledger.committed_max.entry(q).or_insert(0);
-            *max = (*max).max(to);
             next.insert(q, to);
         }
         if got_any {
