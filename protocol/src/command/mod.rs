@@ -188,7 +188,7 @@ impl RemotingCommand {
     }
 
     /// Set an extFields entry (and mark the map present).
-    pub fn set_ext(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+    pub fn set_ext(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> &mut Self {
         self.has_ext_fields = true;
         self.ext_fields.insert(key, value);
         self
