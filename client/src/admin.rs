@@ -13,7 +13,7 @@ use rmq_protocol::codes::{request_code, response_code};
 use rmq_protocol::header::{CreateTopicRequestHeader, GetConsumeStatsRequestHeader};
 use rmq_protocol::{ExtFields, RemotingCommand};
 
-use crate::error::{ClientError, ClientResult};
+use crate::error::{broker_error, ClientError, ClientResult};
 use crate::limits::{AUTO_CREATE_TOPIC_KEY, REQUEST_TIMEOUT_DEFAULT};
 use crate::route::{fetch_route, NameServers};
 use crate::transport::Transport;
@@ -29,11 +29,7 @@ fn check_success(addr: &str, response: &RemotingCommand) -> ClientResult<()> {
     if response.code == response_code::SUCCESS {
         Ok(())
     } else {
-        Err(ClientError::Broker {
-            addr: addr.to_string(),
-            code: response.code,
-            remark: response.remark.clone().unwrap_or_default(),
-        })
+        Err(broker_error(addr, response))
     }
 }
 

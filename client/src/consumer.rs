@@ -46,7 +46,7 @@ use rmq_protocol::header::{
 };
 use rmq_protocol::{ExtFields, RemotingCommand};
 
-use crate::error::{ClientError, ClientResult};
+use crate::error::{expect_success, reply_header, ClientError, ClientResult};
 use crate::limits::{
     BROKER_SUSPEND_MAX, CONSUME_CONCURRENTLY_MAX_SPAN_DEFAULT, GROUP_CONSUMERS_COUNT_MAX,
     HEARTBEAT_INTERVAL, OFFSET_PERSIST_INTERVAL, ORDERLY_LOCK_INTERVAL, ORDERLY_SUSPEND_DELAY,
@@ -407,20 +407,13 @@ impl<T: Transport + 'static> PushConsumer<T> {
     /// Send `HEART_BEAT` to every broker of the subscribed topics; returns how many failed.
     pub async fn send_heartbeat(&self) -> usize {
         let body = self.heartbeat_body();
-        let mut failures = 0;
-        for addr in self.routes.all_addrs() {
-            let request = RemotingCommand::new_request(request_code::HEART_BEAT, ExtFields::new())
-                .with_body(body.clone());
-            match self
-                .transport
-                .invoke(&addr, request, self.config.request_timeout)
-                .await
-            {
-                Ok(r) if r.code == response_code::SUCCESS => {}
-                _ => failures += 1,
-            }
-        }
-        failures
+        crate::transport::send_heartbeats(
+            &*self.transport,
+            &self.routes.all_addrs(),
+            &body,
+            self.config.request_timeout,
+        )
+        .await
     }
 
     async fn consumer_ids(&self, topic: &str) -> ClientResult<Vec<String>> {
@@ -443,13 +436,7 @@ impl<T: Transport + 'static> PushConsumer<T> {
             .transport
             .invoke(addr, request, self.config.request_timeout)
             .await?;
-        if response.code != response_code::SUCCESS {
-            return Err(ClientError::Broker {
-                addr: addr.clone(),
-                code: response.code,
-                remark: response.remark.unwrap_or_default(),
-            });
-        }
+        let response = expect_success(addr, response)?;
         let body = GetConsumerListByGroupResponseBody::decode(
             response.body.as_deref().unwrap_or_default(),
         )
@@ -710,15 +697,7 @@ impl<T: Transport + 'static> PushConsumer<T> {
             .transport
             .invoke(&addr, request, self.config.request_timeout)
             .await?;
-        if response.code == response_code::SUCCESS {
-            Ok(())
-        } else {
-            Err(ClientError::Broker {
-                addr,
-                code: response.code,
-                remark: response.remark.unwrap_or_default(),
-            })
-        }
+        expect_success(&addr, response).map(drop)
     }
 }
 
@@ -997,20 +976,8 @@ pub async fn max_offset<T: Transport>(
             committed: true,
         });
     let response = transport.invoke(addr, request, timeout).await?;
-    if response.code != response_code::SUCCESS {
-        return Err(ClientError::Broker {
-            addr: addr.to_string(),
-            code: response.code,
-            remark: response.remark.unwrap_or_default(),
-        });
-    }
-    let h: GetMaxOffsetResponseHeader =
-        response
-            .decode_header()
-            .map_err(|source| ClientError::BadHeader {
-                addr: addr.to_string(),
-                source,
-            })?;
+    let response = expect_success(addr, response)?;
+    let h: GetMaxOffsetResponseHeader = reply_header(addr, &response)?;
     Ok(h.offset)
 }
 
@@ -1031,20 +998,8 @@ pub async fn search_offset<T: Transport>(
                 boundary_type: None,
             });
     let response = transport.invoke(addr, request, timeout).await?;
-    if response.code != response_code::SUCCESS {
-        return Err(ClientError::Broker {
-            addr: addr.to_string(),
-            code: response.code,
-            remark: response.remark.unwrap_or_default(),
-        });
-    }
-    let h: SearchOffsetResponseHeader =
-        response
-            .decode_header()
-            .map_err(|source| ClientError::BadHeader {
-                addr: addr.to_string(),
-                source,
-            })?;
+    let response = expect_success(addr, response)?;
+    let h: SearchOffsetResponseHeader = reply_header(addr, &response)?;
     Ok(h.offset)
 }
 

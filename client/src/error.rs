@@ -5,8 +5,8 @@
 //! JSON body, unexpected code) becomes one of these errors; nothing in the client panics on
 //! bytes from the network.
 
-use rmq_protocol::header::HeaderError;
-use rmq_protocol::CodecError;
+use rmq_protocol::header::{CommandHeader, HeaderError};
+use rmq_protocol::{CodecError, RemotingCommand};
 use thiserror::Error;
 
 /// Everything that can go wrong in a client call.
@@ -100,6 +100,34 @@ impl ClientError {
 
 /// Short alias used across the crate.
 pub type ClientResult<T> = Result<T, ClientError>;
+
+/// `reply` from `addr` as the error it is: its code and remark.
+pub fn broker_error(addr: &str, reply: &RemotingCommand) -> ClientError {
+    ClientError::Broker {
+        addr: addr.to_string(),
+        code: reply.code,
+        remark: reply.remark.clone().unwrap_or_default(),
+    }
+}
+
+/// `reply` when its code is SUCCESS, otherwise the broker's error.
+pub fn expect_success(addr: &str, reply: RemotingCommand) -> ClientResult<RemotingCommand> {
+    if reply.code == rmq_protocol::codes::response_code::SUCCESS {
+        Ok(reply)
+    } else {
+        Err(broker_error(addr, &reply))
+    }
+}
+
+/// The typed header of `reply` from `addr`; a missing or bad field is `BadHeader`.
+pub fn reply_header<H: CommandHeader>(addr: &str, reply: &RemotingCommand) -> ClientResult<H> {
+    reply
+        .decode_header()
+        .map_err(|source| ClientError::BadHeader {
+            addr: addr.to_string(),
+            source,
+        })
+}
 
 #[cfg(test)]
 mod tests {

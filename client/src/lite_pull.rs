@@ -18,12 +18,12 @@ use rmq_protocol::body::{
     ConsumeFromWhere, ConsumeType, ConsumerData, GetConsumerListByGroupResponseBody, HeartbeatData,
     JsonBody, MessageModel, MessageQueue, SubscriptionData,
 };
-use rmq_protocol::codes::{request_code, response_code};
+use rmq_protocol::codes::request_code;
 use rmq_protocol::header::GetConsumerListByGroupRequestHeader;
 use rmq_protocol::{ExtFields, RemotingCommand};
 
 use crate::consumer::{max_offset, ConsumeFrom};
-use crate::error::{ClientError, ClientResult};
+use crate::error::{expect_success, ClientError, ClientResult};
 use crate::limits::{PULL_BATCH_SIZE_DEFAULT, REQUEST_TIMEOUT_DEFAULT};
 use crate::message::MessageExt;
 use crate::offset_store::{commit_offset, query_offset, OffsetStore};
@@ -154,13 +154,7 @@ impl<T: Transport> LitePullConsumer<T> {
             consumer_group: self.group.clone(),
         });
         let response = self.transport.invoke(addr, request, self.timeout).await?;
-        if response.code != response_code::SUCCESS {
-            return Err(ClientError::Broker {
-                addr: addr.clone(),
-                code: response.code,
-                remark: response.remark.unwrap_or_default(),
-            });
-        }
+        let response = expect_success(addr, response)?;
         let mut ids = GetConsumerListByGroupResponseBody::decode(
             response.body.as_deref().unwrap_or_default(),
         )

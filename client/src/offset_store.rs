@@ -21,7 +21,7 @@ use rmq_protocol::header::{
 };
 use rmq_protocol::{ExtFields, RemotingCommand};
 
-use crate::error::{ClientError, ClientResult};
+use crate::error::{broker_error, reply_header, ClientResult};
 use crate::transport::Transport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,21 +121,11 @@ pub async fn query_offset<T: Transport>(
     let response = transport.invoke(addr, request, timeout).await?;
     match response.code {
         response_code::SUCCESS => {
-            let h: QueryConsumerOffsetResponseHeader =
-                response
-                    .decode_header()
-                    .map_err(|source| ClientError::BadHeader {
-                        addr: addr.to_string(),
-                        source,
-                    })?;
+            let h: QueryConsumerOffsetResponseHeader = reply_header(addr, &response)?;
             Ok((h.offset >= 0).then_some(h.offset))
         }
         response_code::QUERY_NOT_FOUND => Ok(None),
-        code => Err(ClientError::Broker {
-            addr: addr.to_string(),
-            code,
-            remark: response.remark.unwrap_or_default(),
-        }),
+        _ => Err(broker_error(addr, &response)),
     }
 }
 

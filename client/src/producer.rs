@@ -28,7 +28,7 @@ use rmq_protocol::message::id::UniqueIdGenerator;
 use rmq_protocol::message::{keys, properties};
 use rmq_protocol::{ExtFields, RemotingCommand};
 
-use crate::error::{ClientError, ClientResult};
+use crate::error::{broker_error, reply_header, ClientError, ClientResult};
 use crate::fault::QueueSelector;
 use crate::limits::{
     AUTO_CREATE_TOPIC_KEY, DEFAULT_TOPIC_QUEUE_NUMS, HEARTBEAT_INTERVAL,
@@ -216,20 +216,13 @@ impl<T: Transport + 'static> Producer<T> {
             ..HeartbeatData::default()
         };
         let body = Bytes::from(data.encode());
-        let mut failures = 0;
-        for addr in self.routes.master_addrs() {
-            let request = RemotingCommand::new_request(request_code::HEART_BEAT, ExtFields::new())
-                .with_body(body.clone());
-            match self
-                .transport
-                .invoke(&addr, request, self.config.send_timeout)
-                .await
-            {
-                Ok(r) if r.code == response_code::SUCCESS => {}
-                _ => failures += 1,
-            }
-        }
-        failures
+        crate::transport::send_heartbeats(
+            &*self.transport,
+            &self.routes.master_addrs(),
+            &body,
+            self.config.send_timeout,
+        )
+        .await
     }
 
     /// Stop the timers and unregister from every broker. Waits for async sends in flight.
@@ -590,19 +583,9 @@ fn parse_send_response(
     response: &RemotingCommand,
 ) -> ClientResult<SendResult> {
     let Some(status) = SendStatus::from_code(response.code) else {
-        return Err(ClientError::Broker {
-            addr: addr.to_string(),
-            code: response.code,
-            remark: response.remark.clone().unwrap_or_default(),
-        });
+        return Err(broker_error(addr, response));
     };
-    let header: SendMessageResponseHeader =
-        response
-            .decode_header()
-            .map_err(|source| ClientError::BadHeader {
-                addr: addr.to_string(),
-                source,
-            })?;
+    let header: SendMessageResponseHeader = reply_header(addr, response)?;
     Ok(SendResult {
         status,
         msg_id: uniq.to_string(),

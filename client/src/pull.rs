@@ -13,7 +13,7 @@ use rmq_protocol::header::{PullMessageRequestHeader, PullMessageResponseHeader};
 use rmq_protocol::message::sysflag::pull as pull_flag;
 use rmq_protocol::{ExtFields, RemotingCommand};
 
-use crate::error::{ClientError, ClientResult};
+use crate::error::{broker_error, reply_header, ClientResult};
 use crate::message::{decode_pull_body, MessageExt};
 use crate::transport::Transport;
 
@@ -107,21 +107,9 @@ pub fn parse_pull_response(
         response_code::PULL_NOT_FOUND => PullStatus::NoNewMsg,
         response_code::PULL_RETRY_IMMEDIATELY => PullStatus::NoMatchedMsg,
         response_code::PULL_OFFSET_MOVED => PullStatus::OffsetIllegal,
-        code => {
-            return Err(ClientError::Broker {
-                addr: addr.to_string(),
-                code,
-                remark: response.remark.clone().unwrap_or_default(),
-            })
-        }
+        _code => return Err(broker_error(addr, response)),
     };
-    let header: PullMessageResponseHeader =
-        response
-            .decode_header()
-            .map_err(|source| ClientError::BadHeader {
-                addr: addr.to_string(),
-                source,
-            })?;
+    let header: PullMessageResponseHeader = reply_header(addr, response)?;
     let mut messages = Vec::new();
     if status == PullStatus::Found {
         if let Some(body) = &response.body {
@@ -158,6 +146,7 @@ pub async fn pull<T: Transport>(
 mod tests {
     use super::*;
     use crate::message::tests::stored_record;
+    use crate::ClientError;
     use rmq_protocol::header::CommandHeader;
 
     fn response(code: i32, body: Option<Vec<u8>>) -> RemotingCommand {

@@ -27,3 +27,26 @@ pub trait Transport {
     /// Send `request` to `addr` with the oneway flag; no response is awaited.
     async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> ClientResult<()>;
 }
+
+/// Send the encoded `HEART_BEAT` body to every address in `addrs`; returns how many did not
+/// answer SUCCESS (producer and consumers heartbeat the same way, with their own bodies).
+pub async fn send_heartbeats<T: Transport>(
+    transport: &T,
+    addrs: &[String],
+    body: &bytes::Bytes,
+    timeout: Duration,
+) -> usize {
+    let mut failures = 0;
+    for addr in addrs {
+        let request = RemotingCommand::new_request(
+            rmq_protocol::codes::request_code::HEART_BEAT,
+            rmq_protocol::command::ExtFields::new(),
+        )
+        .with_body(body.clone());
+        match transport.invoke(addr, request, timeout).await {
+            Ok(r) if r.code == rmq_protocol::codes::response_code::SUCCESS => {}
+            _ => failures += 1,
+        }
+    }
+    failures
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 /// Why an append was refused or not confirmed. The server maps these to response codes:
-/// `MessageIllegal` -> MESSAGE_ILLEGAL (13); `Fenced` and `ShuttingDown` ->
+/// `MessageIllegal` -> MESSAGE_ILLEGAL (13); `Fenced`, `DiskFull` and `ShuttingDown` ->
 /// SERVICE_NOT_AVAILABLE (14); `WriteFailed` -> SYSTEM_ERROR (1) (the message may or may not
 /// be on disk: the shard is fenced and recovery decides).
 /// A flush that takes longer than `syncFlushTimeout` is *not* an error: the message is stored,
@@ -22,6 +22,11 @@ pub enum AppendError {
     /// The write or fsync covering this append failed; the shard is now fenced.
     #[error("write of the message failed: {0}")]
     WriteFailed(String),
+    /// The disk is full (`ENOSPC`/`EDQUOT` writing the log or creating a segment). The message
+    /// is not stored: the store rolled back every unacknowledged record and refuses appends
+    /// until a retry finds space again (no restart needed).
+    #[error("the store's disk is full: {0}")]
+    DiskFull(String),
     /// The store is shutting down.
     #[error("store is shutting down")]
     ShuttingDown,

@@ -8,7 +8,9 @@
 //! - [`index`]: IndexFile (keys -> physical offsets) for QUERY_MESSAGE.
 //! - [`recovery`]: the recovery decision table; [`checkpoint`]: the checkpoint page.
 //! - [`retention`]: which segments to delete and when.
-//! - [`io`]: the file trait, glommio DMA implementation, fault-injecting test implementation.
+//! - [`io`]: the file trait, glommio DMA implementation, fault-injecting test implementation
+//!   (short writes, errnos, capacity, crashes, power loss), and the run-time choice of either
+//!   the broker runs on.
 //! - [`offsets`], [`paths`], [`limits`], [`config`], [`error`], [`sync`].
 //!
 //! # Physical offsets
@@ -20,7 +22,14 @@
 //! - SYNC_FLUSH: an `fdatasync` covering the record completed (survives a machine crash);
 //!   group commit. A message with `WAIT=false` is acked once its write completed (as upstream
 //!   acks it without waiting for the flush). A failed write or sync fails every waiter and
-//!   fences the store.
+//!   fences the store (appends refused until restart; reads keep working).
+//! - A full disk (`ENOSPC`/`EDQUOT` on a log write or a segment's creation) does not fence:
+//!   the store rolls back to the last record the device has (nothing acknowledged is past
+//!   it), answers [`AppendError::DiskFull`] (SERVICE_NOT_AVAILABLE with upstream's remark in
+//!   the broker), and resumes by itself once a retry (every second) finds space. A failed
+//!   `fdatasync` fences whatever its errno: after one, Linux may have dropped the dirty state,
+//!   so a later successful sync would not prove the data durable. See
+//!   `store::roll_back_after_no_space`.
 //! - One live store per directory: `open` takes an exclusive `flock` on `<root>/lock`.
 //!
 //! # Measured (2 vCPU, ext4 on virtio-blk, shared with four other engineers' builds)

@@ -34,6 +34,17 @@
 //! what is visible. Data never lands in a page range a zero-fill write is in flight for
 //! ([`crate::zero_fill`]).
 //!
+//! # A full disk
+//! `ENOSPC`/`EDQUOT` from a log write or from creating/preallocating a segment is not a
+//! failing device: the flusher waits for every write of the attempt, rolls the log back to
+//! `written_record_end` (so `write_pos`, the pending bytes, ConsumeQueues and the memory tail
+//! forget every record the device may not fully have — none of them was acknowledged), fails
+//! their waiters with [`AppendError::DiskFull`] and refuses appends with it. Every second it
+//! retries: zero what the attempt may have written past the rollback point (so recovery never
+//! finds a dropped record after the log end), sync, re-create the segment that could not be
+//! created; once that succeeds appends resume at the rollback point (queue offsets stay
+//! dense). Any other error on the way fences. See [`roll_back_after_no_space`].
+//!
 //! # Measured (this machine kind, see `rmq-engine-bench`)
 //! See the crate docs for the figures that justified O_DIRECT.
 
@@ -252,6 +263,9 @@ pub(crate) struct State<F> {
     /// into it until that write completed (their order on the device would be undefined).
     pub(crate) zeroing: Option<(u64, u64)>,
     pub(crate) fenced: Option<String>,
+    /// Set while the store is refusing appends because the disk is full (see
+    /// [`roll_back_after_no_space`]); cleared by the flusher once a retry finds space.
+    no_space: Option<String>,
     shutting_down: bool,
     last_store_timestamp: i64,
     pub(crate) stats: StoreStats,
@@ -263,10 +277,13 @@ pub(crate) struct Inner<S: Storage> {
     pub(crate) state: RefCell<State<S::File>>,
     flusher_wakeup: Notify,
     /// The ack level (`State::visible`), which appenders wait on; failed when the store fences.
-    ack: PositionWatch<AppendError>,
+    /// Replaced by a fresh watch when a full disk rolls unacknowledged records back (the old
+    /// one stays failed for its waiters, so none of them can be satisfied by a record placed
+    /// later at the same offsets).
+    ack: RefCell<Rc<PositionWatch<AppendError>>>,
     /// The written level (`State::written`): what a SYNC_FLUSH append with `WAIT=false`
-    /// waits for (survives `kill -9`, as an ASYNC_FLUSH ack).
-    written_ack: PositionWatch<AppendError>,
+    /// waits for (survives `kill -9`, as an ASYNC_FLUSH ack). Replaced as `ack` is.
+    written_ack: RefCell<Rc<PositionWatch<AppendError>>>,
     /// The directory lock; released by shutdown and by `abandon` (as a dying process would).
     lock: RefCell<Option<crate::io::LockGuard>>,
     /// Wakes the zero-fill task (the write position moved).
@@ -359,6 +376,7 @@ impl<F: StorageFile> State<F> {
             synced_record_end: 0,
             zeroing: None,
             fenced: None,
+            no_space: None,
             shutting_down: false,
             last_store_timestamp: 0,
             stats: StoreStats::default(),
@@ -443,8 +461,8 @@ impl<S: Storage> ShardStore<S> {
             }
         })?;
         let state = recovery::recover(&config, &storage).await?;
-        let written_ack = PositionWatch::new(state.written);
-        let ack = PositionWatch::new(state.visible);
+        let written_ack = RefCell::new(Rc::new(PositionWatch::new(state.written)));
+        let ack = RefCell::new(Rc::new(PositionWatch::new(state.visible)));
         // Mark the store as running: if this file survives, the next start knows it crashed.
         let abort = paths::abort_file(&config.root_dir);
         let f = storage
@@ -596,6 +614,9 @@ impl<S: Storage> ShardStore<S> {
         if let Some(reason) = &st.fenced {
             return Err(AppendError::Fenced(reason.clone()));
         }
+        if let Some(reason) = &st.no_space {
+            return Err(AppendError::DiskFull(reason.clone()));
+        }
         if st.shutting_down || self.inner.stopped.get() {
             return Err(AppendError::ShuttingDown);
         }
@@ -608,15 +629,14 @@ impl<S: Storage> ShardStore<S> {
     /// not the `fdatasync`: upstream acks such messages without waiting for the flush.
     async fn await_ack(&self, target: u64, wait: bool) -> Result<PutStatus, AppendError> {
         self.inner.flusher_wakeup.notify();
+        // The watches are taken before the first await, in the same synchronous stretch as
+        // the placement: a rollback replaces them only while appends are refused.
         if !wait && self.inner.config.flush_mode == FlushMode::Sync {
-            return self
-                .inner
-                .written_ack
-                .wait_for(target)
-                .await
-                .map(|()| PutStatus::PutOk);
+            let written = Rc::clone(&self.inner.written_ack.borrow());
+            return written.wait_for(target).await.map(|()| PutStatus::PutOk);
         }
-        let acked = self.inner.ack.wait_for(target);
+        let ack = Rc::clone(&self.inner.ack.borrow());
+        let acked = ack.wait_for(target);
         match self.inner.config.flush_mode {
             FlushMode::Sync => {
                 match glommio::timer::timeout(self.inner.config.sync_flush_timeout, async {
@@ -686,6 +706,20 @@ impl<S: Storage> ShardStore<S> {
     /// Why the store refuses writes, if it does.
     pub fn fenced_reason(&self) -> Option<String> {
         self.inner.state.borrow().fenced.clone()
+    }
+
+    /// Why the store refuses appends for a full disk, if it does (cleared by itself once a
+    /// retry finds space again).
+    pub fn disk_full_reason(&self) -> Option<String> {
+        self.inner.state.borrow().no_space.clone()
+    }
+
+    /// Used fraction (0.0..=1.0) of the file system holding the store, if it can be read.
+    pub fn disk_used_ratio(&self) -> Option<f64> {
+        self.inner
+            .storage
+            .disk_used_ratio(&self.inner.config.root_dir)
+            .ok()
     }
 
     /// PULL: up to `max_count` records (and about `max_bytes`; at least one record if any
@@ -992,8 +1026,10 @@ impl<S: Storage> ShardStore<S> {
         loop {
             let (drained, fenced) = {
                 let st = self.inner.state.borrow();
+                // A rollback after a full disk is finished (its range zeroed) or has fenced
+                // before the files are handed on.
                 (
-                    st.pending.is_empty() && st.synced == st.write_pos,
+                    st.pending.is_empty() && st.synced == st.write_pos && st.no_space.is_none(),
                     st.fenced.clone(),
                 )
             };
@@ -1033,8 +1069,11 @@ impl<S: Storage> ShardStore<S> {
     pub fn abandon(self) {
         self.stop_tasks();
         self.inner.state.borrow_mut().fenced = Some("abandoned".into());
-        self.inner.ack.fail(AppendError::ShuttingDown);
-        self.inner.written_ack.fail(AppendError::ShuttingDown);
+        self.inner.ack.borrow().fail(AppendError::ShuttingDown);
+        self.inner
+            .written_ack
+            .borrow()
+            .fail(AppendError::ShuttingDown);
         // A killed process's flock dies with it.
         self.inner.lock.borrow_mut().take();
     }
@@ -1206,8 +1245,200 @@ fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
             st.fenced = Some(reason.clone());
         }
     }
-    inner.ack.fail(AppendError::WriteFailed(reason.clone()));
-    inner.written_ack.fail(AppendError::WriteFailed(reason));
+    inner
+        .ack
+        .borrow()
+        .fail(AppendError::WriteFailed(reason.clone()));
+    inner
+        .written_ack
+        .borrow()
+        .fail(AppendError::WriteFailed(reason));
+}
+
+/// A full disk met by a flush round (`ENOSPC`/`EDQUOT` writing the log or creating a segment):
+/// undo every record the device may not fully have, refuse appends until space is back, then
+/// resume — without a restart, and without fencing the store.
+///
+/// Why this is safe: a record is acknowledged only once the ack level passed its end, and the
+/// ack level never passes `written` (what completed writes put on the device). The store rolls
+/// back to `written_record_end`, the last record end at or below `written`, so every
+/// acknowledged record stays and every record dropped was never acknowledged. Its waiters get
+/// [`AppendError::DiskFull`] through the old watches, which stay failed; new appends wait on
+/// fresh ones (so no old waiter can be satisfied by a record placed later at its offsets).
+///
+/// Before appends resume, everything this attempt may have written past the rollback point is
+/// overwritten with zeros and synced (the "scrub"): recovery after a later crash must not find
+/// a dropped record's bytes after the new log end and take them as records. The scrub also
+/// re-creates the segment whose creation failed, so resuming is retried — every
+/// [`NO_SPACE_RETRY_INTERVAL`] — until the disk has room. An error other than a full disk
+/// during the scrub fences the store as any I/O error does.
+///
+/// ConsumeQueue entries of dropped records are removed; index entries are left (a query
+/// re-checks every hit's key against the record it reads, so a stale hash is never served).
+/// Shutdown waits for the scrub; if it cannot run (still no space) the store fences, and a
+/// crash or fenced stop before the scrub may let recovery find dropped records whose bytes all
+/// reached the device: messages whose sends were refused may then be stored (never an
+/// acknowledged one lost, never a torn one served).
+/// Returns whether the flusher may continue (false: the store fenced or stopped).
+async fn roll_back_after_no_space<S: Storage>(
+    inner: &Rc<Inner<S>>,
+    in_flight: &mut VecDeque<(Round, RoundTask)>,
+    error: RoundError,
+) -> bool {
+    // Every write of this attempt must have completed before the scrub is issued, or one could
+    // land after the zeros.
+    for (_, task) in in_flight.drain(..) {
+        let _ = task.await;
+    }
+    let cfg = &inner.config;
+    let reason = error.reason.clone();
+    let (rollback_to, scrub_end) = {
+        let mut st = inner.state.borrow_mut();
+        let to = st.written_record_end;
+        assert!(
+            to <= st.written,
+            "record end {to} past written {}",
+            st.written
+        );
+        // The highest byte any round of this attempt may have written.
+        let scrub_end = crate::io::align_up(st.pending_start.max(st.written));
+        st.write_pos = to;
+        st.pending.clear();
+        st.pending_start = to;
+        st.record_ends.clear();
+        st.written = to;
+        st.synced = st.synced.min(to);
+        st.synced_record_end = st.synced_record_end.min(to);
+        st.visible = st.visible.min(to);
+        // The memory tail serves fresh reads: nothing past the rollback point may stay in it.
+        while let Some((start, chunk)) = st.recent.back() {
+            let (start, len) = (*start, chunk.len());
+            if start >= to {
+                st.recent.pop_back();
+                st.recent_bytes -= len;
+            } else {
+                let keep = usize::try_from(to - start).unwrap_or(len).min(len);
+                if keep < len {
+                    if let Some((_, c)) = st.recent.back_mut() {
+                        *c = c.slice(..keep);
+                    }
+                    st.recent_bytes -= len - keep;
+                }
+                break;
+            }
+        }
+        let to_global_offset = to_global(cfg.shard_id, to);
+        for q in st.queues.values().flat_map(HashMap::values) {
+            let mut q = q.borrow_mut();
+            q.truncate_from_physical(to_global_offset);
+            q.arrival_pending = false;
+        }
+        st.arrivals.clear();
+        st.no_space = Some(reason.clone());
+        (to, scrub_end)
+    };
+    // Fail the waiters of everything dropped; appends are refused from here until resumed.
+    for watch in [&inner.ack, &inner.written_ack] {
+        let fresh = Rc::new(PositionWatch::new(rollback_to));
+        let old = std::mem::replace(&mut *watch.borrow_mut(), fresh);
+        old.fail(AppendError::DiskFull(reason.clone()));
+    }
+    loop {
+        if inner.stopped.get() {
+            return false;
+        }
+        let outcome = async {
+            let head = read_partial_page(inner, rollback_to).await?;
+            scrub_after_rollback(inner, rollback_to, scrub_end, &head).await?;
+            if let Some(base) = error.segment {
+                segment_file(inner, base).await?;
+            }
+            Ok::<Vec<u8>, RoundError>(head)
+        }
+        .await;
+        match outcome {
+            Ok(head) => {
+                let mut st = inner.state.borrow_mut();
+                st.partial_page = head;
+                // [align_up(rollback_to), scrub_end) holds synced zeros now.
+                st.zeroed_upto = st.zeroed_upto.max(scrub_end);
+                st.no_space = None;
+                return true;
+            }
+            Err(e) if e.no_space && !inner.state.borrow().shutting_down => {
+                glommio::timer::sleep(NO_SPACE_RETRY_INTERVAL).await;
+            }
+            Err(e) => {
+                // A real I/O error, or a shutdown that cannot wait for space: fence, so
+                // shutdown reports it and the next start recovers from the files.
+                inner.state.borrow_mut().no_space = None;
+                fence(inner, e.reason);
+                return false;
+            }
+        }
+    }
+}
+
+/// The bytes `[align_down(end), end)` of the log, read back from the device (they are below
+/// `written`): the head of the page the next round rewrites.
+async fn read_partial_page<S: Storage>(inner: &Inner<S>, end: u64) -> Result<Vec<u8>, RoundError> {
+    let page = align_down(end);
+    if page == end {
+        return Ok(Vec::new());
+    }
+    let seg_size = inner.config.commit_log_segment_bytes;
+    let base = page - page % seg_size;
+    let file = segment_file(inner, base).await?;
+    let len = usize::try_from(end - page).expect("less than a page");
+    let bytes = crate::io::read_exact(&*file, page - base, len)
+        .await
+        .map_err(|e| RoundError::io("read back the log tail", &e))?;
+    Ok(bytes.to_vec())
+}
+
+/// Overwrite `[align_down(from), to)` with `head` then zeros, in every segment that has a file
+/// (a segment without one was never written), and sync what was written.
+async fn scrub_after_rollback<S: Storage>(
+    inner: &Inner<S>,
+    from: u64,
+    to: u64,
+    head: &[u8],
+) -> Result<(), RoundError> {
+    let seg_size = inner.config.commit_log_segment_bytes;
+    let first_page = align_down(from);
+    let mut pos = first_page;
+    let mut written: Vec<Rc<S::File>> = Vec::new();
+    while pos < to {
+        let base = pos - pos % seg_size;
+        let piece_end = to
+            .min(base + seg_size)
+            .min(pos + FLUSH_WRITE_BYTES_MAX as u64);
+        let file = inner
+            .state
+            .borrow()
+            .segments
+            .get(&base)
+            .and_then(|s| s.file.clone());
+        if let Some(file) = file {
+            let mut data = vec![0u8; usize::try_from(piece_end - pos).expect("at most 1 MiB")];
+            if pos == first_page {
+                data[..head.len()].copy_from_slice(head);
+            }
+            crate::io::write_all_aligned(&*file, pos - base, &data)
+                .await
+                .map_err(|e| RoundError::io("zero the rolled-back log tail", &e))?;
+            if !written.last().is_some_and(|f| Rc::ptr_eq(f, &file)) {
+                written.push(file);
+            }
+        }
+        pos = piece_end;
+    }
+    for f in written {
+        f.fdatasync()
+            .await
+            .map_err(|e| RoundError::io("sync the rolled-back log tail", &e))?;
+    }
+    Ok(())
 }
 
 /// One flush round: the log bytes `[start, start + chunk.len())` taken from `pending`.
@@ -1413,8 +1644,17 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
         };
         let touched = match result {
             Ok(t) => t,
+            Err(e) if e.no_space => {
+                // Nothing of this round (or of any after it) was acknowledged: roll back to
+                // the last record the device has, and refuse appends until space is back.
+                if roll_back_after_no_space(&inner, &mut in_flight, e).await {
+                    tail_in_flight = false;
+                    continue;
+                }
+                return;
+            }
             Err(e) => {
-                fence(&inner, e);
+                fence(&inner, e.reason);
                 return;
             }
         };
@@ -1428,7 +1668,7 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
             if let Some(e) = round.record_end {
                 st.written_record_end = e;
             }
-            inner.written_ack.advance(round.end());
+            inner.written_ack.borrow().advance(round.end());
             st.stats.flush_rounds += 1;
             for b in touched {
                 if !st.unsynced_segments.contains(&b) {
@@ -1454,13 +1694,44 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
     }
 }
 
-type RoundTask = std::pin::Pin<Box<glommio::Task<Result<Vec<u64>, String>>>>;
+type RoundTask = std::pin::Pin<Box<glommio::Task<Result<Vec<u64>, RoundError>>>>;
 
-/// Ensure segment `base` has an open, preallocated file.
+/// Why a flush round (or the segment file it needed) failed.
+#[derive(Debug)]
+pub(crate) struct RoundError {
+    /// What failed, for logs and the fence reason.
+    pub(crate) reason: String,
+    /// The file system is out of space (`ENOSPC`, `EDQUOT`): recoverable by rolling back.
+    pub(crate) no_space: bool,
+    /// The segment whose file could not be created, if that was the failure.
+    pub(crate) segment: Option<u64>,
+}
+
+impl RoundError {
+    fn io(what: impl std::fmt::Display, e: &std::io::Error) -> Self {
+        RoundError {
+            reason: format!("{what}: {e}"),
+            no_space: matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)),
+            segment: None,
+        }
+    }
+}
+
+impl From<RoundError> for String {
+    fn from(e: RoundError) -> String {
+        e.reason
+    }
+}
+
+/// How long a store that met a full disk waits between attempts to resume.
+const NO_SPACE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Ensure segment `base` has an open, preallocated file. A file this call created is removed
+/// again if it cannot be preallocated, so a full disk does not keep a partial allocation.
 pub(crate) async fn segment_file<S: Storage>(
     inner: &Inner<S>,
     base: u64,
-) -> Result<Rc<S::File>, String> {
+) -> Result<Rc<S::File>, RoundError> {
     if let Some(f) = inner
         .state
         .borrow()
@@ -1472,14 +1743,29 @@ pub(crate) async fn segment_file<S: Storage>(
     }
     let cfg = &inner.config;
     let path = paths::segment_file(&cfg.root_dir, to_global(cfg.shard_id, base) as u64);
-    let file = inner
-        .storage
-        .open(&path, true)
-        .await
-        .map_err(|e| format!("create segment {}: {e}", path.display()))?;
-    file.pre_allocate(cfg.commit_log_segment_bytes)
-        .await
-        .map_err(|e| format!("preallocate segment {}: {e}", path.display()))?;
+    let with_segment = |mut e: RoundError| {
+        e.segment = Some(base);
+        e
+    };
+    let existed = inner.storage.exists(&path);
+    let file = inner.storage.open(&path, true).await.map_err(|e| {
+        with_segment(RoundError::io(
+            format_args!("create segment {}", path.display()),
+            &e,
+        ))
+    })?;
+    if let Err(e) = file.pre_allocate(cfg.commit_log_segment_bytes).await {
+        if !existed {
+            // Best effort: a leftover short file past the log end is also what recovery
+            // handles after a crash here.
+            drop(file);
+            let _ = inner.storage.remove(&path).await;
+        }
+        return Err(with_segment(RoundError::io(
+            format_args!("preallocate segment {}", path.display()),
+            &e,
+        )));
+    }
     let file = Rc::new(file);
     inner
         .state
@@ -1530,11 +1816,19 @@ async fn write_round<S: Storage>(
     start: u64,
     chunk: Bytes,
     prefix: Vec<u8>,
-) -> Result<Vec<u64>, String> {
+) -> Result<Vec<u64>, RoundError> {
     let seg_size = inner.config.commit_log_segment_bytes;
     let end = start + chunk.len() as u64;
     let w_start = align_down(start);
     assert_eq!(prefix.len() as u64, start - w_start);
+    // Every segment file first: a failure to create one (a full disk) must come before any
+    // write is issued, so a failed round leaves no write of its own in flight.
+    let mut files = Vec::new();
+    let mut base = w_start - w_start % seg_size;
+    while base < end {
+        files.push((base, segment_file(&inner, base).await?));
+        base += seg_size;
+    }
     // Plan aligned writes: split at segment boundaries and at FLUSH_WRITE_BYTES_MAX.
     let mut writes = Vec::new();
     let mut touched = Vec::new();
@@ -1544,7 +1838,11 @@ async fn write_round<S: Storage>(
         let piece_end = end
             .min(base + seg_size)
             .min(pos + FLUSH_WRITE_BYTES_MAX as u64);
-        let file = segment_file(&inner, base).await?;
+        let file = files
+            .iter()
+            .find(|(b, _)| *b == base)
+            .map(|(_, f)| Rc::clone(f))
+            .expect("every segment of the round was opened above");
         if touched.last() != Some(&base) {
             touched.push(base);
         }
@@ -1572,7 +1870,7 @@ async fn write_round<S: Storage>(
     let mut first_error = None;
     for w in writes {
         if let Err(e) = w.await {
-            first_error.get_or_insert(format!("commit log write: {e}"));
+            first_error.get_or_insert(RoundError::io("commit log write", &e));
         }
     }
     if let Some(e) = first_error {
@@ -1632,7 +1930,7 @@ fn publish<S: Storage>(inner: &Inner<S>, round: Round) {
         }
         (level, inner.listener.borrow().clone())
     };
-    inner.ack.advance(level);
+    inner.ack.borrow().advance(level);
     inner.zero_fill_wakeup.notify();
     if let Some(listener) = listener {
         for (q, upto) in arrivals {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -559,6 +560,11 @@ pub struct BrokerConfig {
     pub region_id: String,
     /// `traceOn`.
     pub trace_on: bool,
+    /// `messageDelayLevel`: the delay of level 1, 2, ... (default "1s 5s 10s 30s 1m 2m 3m 4m
+    /// 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h").
+    pub message_delay_levels: Vec<Duration>,
+    /// `flushDelayOffsetInterval` (ms): how often delivery progress of delay levels is saved.
+    pub flush_delay_offset_interval_ms: u64,
     /// Every key given, for `-p` and the startup log.
     pub properties: Properties,
 }
@@ -606,6 +612,8 @@ pub const BROKER_KEYS_KNOWN: &[&str] = &[
     "messageIndexEnable",
     "regionId",
     "traceOn",
+    "messageDelayLevel",
+    "flushDelayOffsetInterval",
     "shards",
     "shardMemoryBudgetBytes",
     "connectionInFlightRequestsMax",
@@ -726,6 +734,15 @@ impl BrokerConfig {
             message_index_enable: props.bool_or("messageIndexEnable", true),
             region_id: props.string_or("regionId", "DefaultRegion"),
             trace_on: props.bool_or("traceOn", true),
+            message_delay_levels: {
+                let text = props.string_or("messageDelayLevel", MESSAGE_DELAY_LEVEL_DEFAULT);
+                parse_delay_levels(&text).map_err(|reason| ConfigError::InvalidValue {
+                    key: "messageDelayLevel".into(),
+                    value: text.clone(),
+                    reason,
+                })?
+            },
+            flush_delay_offset_interval_ms: props.parse_or("flushDelayOffsetInterval", 10_000)?,
             broker_cluster_name: cluster,
             properties: props.clone(),
         })
@@ -749,6 +766,42 @@ impl BrokerConfig {
             .filter(|k| !BROKER_KEYS_KNOWN.contains(k))
             .collect()
     }
+}
+
+/// Upstream's `messageDelayLevel` default: 18 levels.
+pub const MESSAGE_DELAY_LEVEL_DEFAULT: &str =
+    "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+
+/// Parse `messageDelayLevel` as upstream's `parseDelayLevel`: levels separated by single
+/// spaces, each a whole number followed by one unit of `s`, `m`, `h` or `d`. Anything else is
+/// an error (upstream then refuses to start).
+pub fn parse_delay_levels(text: &str) -> Result<Vec<Duration>, String> {
+    let mut levels = Vec::new();
+    for word in text.split(' ') {
+        if levels.len() == crate::limits::DELAY_LEVELS_COUNT_MAX {
+            return Err(format!(
+                "more than {} levels",
+                crate::limits::DELAY_LEVELS_COUNT_MAX
+            ));
+        }
+        let unit_secs: u64 = match word.chars().last() {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86_400,
+            _ => return Err(format!("level {word:?} does not end in s, m, h or d")),
+        };
+        let count: u64 = word[..word.len() - 1]
+            .parse()
+            .map_err(|_| format!("level {word:?} is not a whole number of its unit"))?;
+        let delay = count
+            .checked_mul(unit_secs)
+            .map(Duration::from_secs)
+            .filter(|d| *d <= crate::limits::DELAY_LEVEL_DURATION_MAX)
+            .ok_or_else(|| format!("level {word:?} is longer than a year"))?;
+        levels.push(delay);
+    }
+    Ok(levels)
 }
 
 /// `$HOME`, or the current directory when unset (Java's `user.home`).
@@ -894,5 +947,32 @@ mod tests {
             Err(ConfigError::FileTooLarge { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn delay_levels_parse_like_upstream() {
+        let levels = parse_delay_levels(MESSAGE_DELAY_LEVEL_DEFAULT).unwrap();
+        assert_eq!(levels.len(), 18);
+        assert_eq!(levels[0], Duration::from_secs(1));
+        assert_eq!(levels[2], Duration::from_secs(10));
+        assert_eq!(levels[17], Duration::from_secs(7200));
+        assert_eq!(
+            parse_delay_levels("2d 0s").unwrap(),
+            vec![Duration::from_secs(172_800), Duration::ZERO]
+        );
+        for bad in [
+            "",
+            "1s  5s",
+            "1x",
+            "s",
+            "-1s",
+            "1.5m",
+            "1é",
+            "999999999999d",
+        ] {
+            assert!(parse_delay_levels(bad).is_err(), "{bad:?}");
+        }
+        let many = vec!["1s"; crate::limits::DELAY_LEVELS_COUNT_MAX + 1].join(" ");
+        assert!(parse_delay_levels(&many).is_err());
     }
 }

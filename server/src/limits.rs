@@ -85,3 +85,11 @@ pub const PULL_SUSPEND_TIMEOUT_MAX: Duration = Duration::from_secs(60);
 /// Share of physical memory behind the newest CommitLog byte within which a message counts as
 /// still in memory (upstream `accessMessageInMemoryMaxRatio`, 40 %).
 pub const MESSAGE_IN_MEMORY_RATIO_PERCENT: u64 = 40;
+
+/// Most delay levels `messageDelayLevel` may name (upstream has 18; each is one queue of
+/// `SCHEDULE_TOPIC_XXXX` and one delivery task).
+pub const DELAY_LEVELS_COUNT_MAX: usize = 64;
+
+/// Longest delay one level may have (upstream allows any; a year is far past any real use and
+/// keeps the deadline arithmetic far from overflow).
+pub const DELAY_LEVEL_DURATION_MAX: Duration = Duration::from_secs(366 * 24 * 3600);

@@ -36,6 +36,11 @@ pub fn header_error(cmd: &RemotingCommand, e: &HeaderError) -> RemotingCommand {
     r
 }
 
+/// SYSTEM_BUSY with Java's overload remark: a limit was hit or another shard did not answer.
+pub fn system_busy(cmd: &RemotingCommand) -> RemotingCommand {
+    error(cmd, response_code::SYSTEM_BUSY, SYSTEM_BUSY_OVERLOAD_REMARK)
+}
+
 /// REQUEST_CODE_NOT_SUPPORTED for `cmd`.
 pub fn not_supported(cmd: &RemotingCommand) -> RemotingCommand {
     error(

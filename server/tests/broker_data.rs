@@ -339,7 +339,8 @@ fn a_held_pull_counts_against_the_in_flight_limit() {
 
 #[test]
 fn sends_validate_auto_create_and_batch_like_java() {
-    let broker = Broker::start("d-send", 2, &[]);
+    // Level 3 (a send-back's first retry) waits 1 s here instead of 10 s.
+    let broker = Broker::start("d-send", 2, &["--messageDelayLevel=1s 1s 1s"]);
     let mut c = broker.connect();
     // Auto-create from TBW102: min(defaultTopicQueueNums 4, 8) queues, perm 6.
     let r = c.call(send_v2("AutoTopic", -1, b"x", "T", &[]));
@@ -560,8 +561,18 @@ fn sends_validate_auto_create_and_batch_like_java() {
         .0
     };
     assert_eq!(back(&mut c, "16").code, response_code::SUCCESS);
-    let (retry, _) = c.call_collecting(pull("DG", "%RETRY%DG", 0, 1, 32, None, "*"));
-    assert_eq!(retry.code, response_code::SUCCESS, "{:?}", retry.remark);
+    // The copy waits out delay level 3 (3 + reconsumeTimes 0) in the schedule topic first.
+    let mut retry = None;
+    assert!(
+        common::eventually(Duration::from_secs(30), || {
+            let (r, _) = c.call_collecting(pull("DG", "%RETRY%DG", 0, 1, 32, None, "*"));
+            let found = r.code == response_code::SUCCESS;
+            retry = found.then_some(r);
+            found
+        }),
+        "the send-back copy never left the schedule topic"
+    );
+    let retry = retry.unwrap();
     let copy = RecordView::parse(retry.body.as_deref().unwrap()).unwrap();
     assert_eq!(copy.body(), body.as_slice());
     assert_eq!(copy.reconsume_times(), 1);
@@ -569,7 +580,16 @@ fn sends_validate_auto_create_and_batch_like_java() {
         properties::get(copy.properties(), "RETRY_TOPIC"),
         Some("Batch")
     );
-    assert_eq!(properties::get(copy.properties(), "DELAY"), Some("3"));
+    assert_eq!(properties::get(copy.properties(), "DELAY"), None);
+    assert_eq!(
+        properties::get(copy.properties(), "REAL_TOPIC"),
+        Some("%RETRY%DG")
+    );
+    let (held, _) = c.call_collecting(pull("DG", "SCHEDULE_TOPIC_XXXX", 2, 0, 32, None, "*"));
+    assert_eq!(held.code, response_code::SUCCESS, "{:?}", held.remark);
+    let held = RecordView::parse(held.body.as_deref().unwrap()).unwrap();
+    assert_eq!(properties::get(held.properties(), "DELAY"), Some("3"));
+    assert!(copy.store_timestamp() >= held.store_timestamp() + 1000);
     assert_eq!(back(&mut c, "0").code, response_code::SUCCESS);
     let (dlq, _) = c.call_collecting(pull("DG", "%DLQ%DG", 0, 1, 32, None, "*"));
     assert_eq!(dlq.code, response_code::SUCCESS, "{:?}", dlq.remark);
@@ -661,5 +681,117 @@ fn runtime_info_counts_puts_and_gets_and_consume_stats_report_pull_offsets() {
     assert_eq!(by_queue.get(&0), Some(&(5, 1, 3)));
     assert_eq!(by_queue.get(&1), Some(&(5, 0, 5)));
     assert_eq!(by_queue.get(&2), Some(&(5, 0, 0)));
+    assert!(broker.terminate().success());
+}
+
+/// A SEND_MESSAGE_V2 of one message with delay level `level` to `topic` queue 0.
+fn send_delayed(topic: &str, body: &[u8], level: &str, uniq: &str) -> RemotingCommand {
+    let props = properties::encode([
+        ("TAGS", "T"),
+        ("DELAY", level),
+        ("UNIQ_KEY", uniq),
+        ("WAIT", "true"),
+    ]);
+    request(
+        request_code::SEND_MESSAGE_V2,
+        &[
+            ("a", "PG"),
+            ("b", topic),
+            ("c", "TBW102"),
+            ("d", "4"),
+            ("e", "0"),
+            ("f", "0"),
+            ("g", "1700000000000"),
+            ("h", "0"),
+            ("i", props.as_str()),
+        ],
+    )
+    .with_body(body.to_vec())
+}
+
+/// The records of `topic` queue 0 from `offset`, waiting (bounded) until there are `n`.
+fn wait_for_records(c: &mut Client, topic: &str, n: usize) -> Vec<(i64, Vec<u8>, String)> {
+    let mut got = Vec::new();
+    common::eventually(Duration::from_secs(30), || {
+        let (r, _) = c.call_collecting(pull("LG", topic, 0, 0, 32, None, "*"));
+        got = if r.code == response_code::SUCCESS {
+            records(&r)
+        } else {
+            Vec::new()
+        };
+        got.len() >= n
+    });
+    got
+}
+
+#[test]
+fn delayed_messages_wait_their_level_then_reach_their_queue_once_across_a_restart() {
+    let broker = Broker::start("d-delay", 2, &["--messageDelayLevel=1s 2s"]);
+    let mut c = broker.connect();
+    create_topic(&mut c, "Later", 4, 6);
+    let r = c.call(send_delayed("Later", b"first", "2", "U1"));
+    assert_eq!(r.code, response_code::SUCCESS, "{:?}", r.remark);
+    // Java answers with the queue the producer chose, not the schedule queue.
+    assert_eq!(header_i64(&r, "queueId"), 0);
+    // A delayed batch is MESSAGE_ILLEGAL, as upstream's putMessages.
+    let props = properties::encode([("DELAY", "1"), ("WAIT", "true")]);
+    let mut batch = Vec::new();
+    encode_batch(
+        [BatchEntry {
+            flag: 0,
+            body: b"b",
+            properties: "TAGS\u{1}T\u{2}",
+        }],
+        &mut batch,
+    )
+    .unwrap();
+    let r = c.call(
+        request(
+            request_code::SEND_BATCH_MESSAGE,
+            &[
+                ("a", "PG"),
+                ("b", "Later"),
+                ("c", "TBW102"),
+                ("d", "4"),
+                ("e", "0"),
+                ("f", "0"),
+                ("g", "1700000000000"),
+                ("h", "0"),
+                ("i", props.as_str()),
+                ("m", "true"),
+            ],
+        )
+        .with_body(batch),
+    );
+    assert_eq!(r.code, response_code::MESSAGE_ILLEGAL, "{:?}", r.remark);
+
+    let delivered = wait_for_records(&mut c, "Later", 1);
+    assert_eq!(delivered.len(), 1, "the delayed message never arrived");
+    let (offset, body, props) = &delivered[0];
+    assert_eq!((*offset, body.as_slice()), (0, b"first".as_slice()));
+    assert_eq!(properties::get(props, "UNIQ_KEY"), Some("U1"));
+    assert_eq!(properties::get(props, "DELAY"), None);
+    assert_eq!(properties::get(props, "REAL_TOPIC"), Some("Later"));
+    assert_eq!(properties::get(props, "REAL_QID"), Some("0"));
+    let (held, _) = c.call_collecting(pull("LG", "SCHEDULE_TOPIC_XXXX", 1, 0, 32, None, "*"));
+    assert_eq!(held.code, response_code::SUCCESS, "{:?}", held.remark);
+    let held = RecordView::parse(held.body.as_deref().unwrap()).unwrap();
+    let (later, _) = c.call_collecting(pull("LG", "Later", 0, 0, 1, None, "*"));
+    let later = RecordView::parse(later.body.as_deref().unwrap()).unwrap();
+    assert!(
+        later.store_timestamp() >= held.store_timestamp() + 2000,
+        "delivered {} ms after it was stored, level 2 is 2 s",
+        later.store_timestamp() - held.store_timestamp()
+    );
+
+    // Delivery progress survives a restart: the first message is not delivered again. The
+    // level is first-in first-out, so once the second one arrives any repeat would be there.
+    let broker = broker.restart();
+    let mut c = broker.connect();
+    let r = c.call(send_delayed("Later", b"second", "2", "U2"));
+    assert_eq!(r.code, response_code::SUCCESS, "{:?}", r.remark);
+    let delivered = wait_for_records(&mut c, "Later", 2);
+    let bodies: Vec<&[u8]> = delivered.iter().map(|(_, b, _)| b.as_slice()).collect();
+    assert_eq!(bodies, [b"first".as_slice(), b"second".as_slice()]);
     assert!(broker.terminate().success());
 }

@@ -6,12 +6,12 @@
 //! acknowledged before is read back intact (reads keep working), and after the ballast is
 //! deleted and the broker restarted, sends succeed and everything is still there.
 //!
-//! `disk_full_matches_upstream_and_recovers_without_restart` (ignored: the broker does not do
-//! this yet, see tools/README.md): the failing send gets upstream's answer,
-//! SERVICE_NOT_AVAILABLE (14) with "service not available now. It may be caused by one of the
-//! following reasons: the broker's disk is full [...]" (Java `SendMessageProcessor`), or for a
-//! failure to create a new file SYSTEM_ERROR (1) "create mapped file failed, server is busy or
-//! broken."; and once space is freed sends succeed again without a restart.
+//! `disk_full_matches_upstream_and_recovers_without_restart`: the failing send gets upstream's
+//! answer, SERVICE_NOT_AVAILABLE (14) with "service not available now. It may be caused by one
+//! of the following reasons: the broker's disk is full [...]" (Java `SendMessageProcessor`), or
+//! for a failure to create a new file SYSTEM_ERROR (1) "create mapped file failed, server is
+//! busy or broken."; and once space is freed sends succeed again without a restart (the
+//! broker answers 14 while full and retries every second).
 //!
 //! Needs root, `mkfs.ext4` and loop devices (or tmpfs). When the small file system cannot be
 //! made, the test prints why and passes without checking anything (it never fails spuriously).
@@ -305,7 +305,6 @@ fn disk_full_refuses_sends_keeps_data_and_a_restart_after_freeing_space_recovers
 }
 
 #[test]
-#[ignore = "broker bug (tools/README.md): a full disk answers SYSTEM_ERROR with an engine remark and fences the store until restart"]
 fn disk_full_matches_upstream_and_recovers_without_restart() {
     let Some(mut f) = fill("diskfull-upstream") else {
         return;

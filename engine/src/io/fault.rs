@@ -20,18 +20,28 @@
 //!   engines do; a device that scrambles whole sectors on power loss can lose synced bytes
 //!   sharing a sector with unsynced ones.
 //!
+//! [`FaultyStorage::power_loss`] is the same machine crash taken *atomically* while the store
+//! runs: it returns the surviving disk and makes every later write, sync and file creation of
+//! the running process fail with `EIO` (the power is gone), so whatever the process
+//! acknowledges afterwards cannot be anything the returned disk lacks.
+//!
+//! Disk full: `capacity_bytes` caps the total length of all files. A write or preallocation
+//! that would grow the total past it fails with `ENOSPC` (nothing of it persists); rewriting
+//! bytes inside a file's current length needs no space, as on a real file system with
+//! preallocated files. Removing a file frees its bytes.
+//!
 //! Writes and syncs yield to the executor once, so concurrent appends interleave with them as
 //! they would with real I/O (that is what lets group commit gather waiters in tests).
 //! File metadata (existence, length) is treated as durable at once.
-//! Lives on one executor (`Rc`/`RefCell`).
+//! Clones share one file system behind a mutex, so every shard of an in-process broker can use
+//! the same "disk" (each from its own thread), and the disk outlives the broker for a restart.
 
 use super::{LockGuard, LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
 use bytes::Bytes;
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Sector size of the torn-write model.
 const TORN_SECTOR_BYTES: usize = 512;
@@ -47,6 +57,10 @@ pub struct Faults {
     pub sync_errno: Option<i32>,
     /// After this many more successful writes, set `write_errno` to the given errno.
     pub write_errno_after: Option<(u64, i32)>,
+    /// Total bytes all files may hold; growing past it fails with `ENOSPC`.
+    pub capacity_bytes: Option<u64>,
+    /// Opening a file that does not exist (creating it) fails with this errno while set.
+    pub create_errno: Option<i32>,
 }
 
 /// Counters a test can assert on.
@@ -76,7 +90,7 @@ struct FileData {
 
 #[derive(Debug, Default)]
 struct FsState {
-    files: BTreeMap<PathBuf, Rc<RefCell<FileData>>>,
+    files: BTreeMap<PathBuf, SharedFile>,
     dirs: BTreeSet<PathBuf>,
     faults: Faults,
     counters: FsCounters,
@@ -86,29 +100,38 @@ struct FsState {
     locked: BTreeSet<PathBuf>,
 }
 
+type SharedFile = Arc<Mutex<FileData>>;
+type SharedFs = Arc<Mutex<FsState>>;
+
+/// Lock a mutex of this module. A panic while one is held (a failed assertion in a test) does
+/// not make the data unusable: every update here is a plain assignment.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Releases a [`FaultyStorage`] lock when dropped.
 struct FaultyLock {
-    fs: Rc<RefCell<FsState>>,
+    fs: SharedFs,
     path: PathBuf,
 }
 
 impl Drop for FaultyLock {
     fn drop(&mut self) {
-        self.fs.borrow_mut().locked.remove(&self.path);
+        lock(&self.fs).locked.remove(&self.path);
     }
 }
 
-/// The in-memory fault-injecting file system. Clones share state.
+/// The in-memory fault-injecting file system. Clones share state (across threads too).
 #[derive(Clone, Debug, Default)]
 pub struct FaultyStorage {
-    state: Rc<RefCell<FsState>>,
+    state: SharedFs,
 }
 
 /// An open in-memory file.
 #[derive(Debug)]
 pub struct FaultyFile {
-    data: Rc<RefCell<FileData>>,
-    fs: Rc<RefCell<FsState>>,
+    data: SharedFile,
+    fs: SharedFs,
 }
 
 /// A tiny deterministic generator (xorshift64*), so crashes reproduce from a seed.
@@ -143,44 +166,48 @@ impl FaultyStorage {
 
     /// Change the active faults.
     pub fn faults(&self, change: impl FnOnce(&mut Faults)) {
-        change(&mut self.state.borrow_mut().faults);
+        change(&mut lock(&self.state).faults);
     }
 
     /// Counters of completed operations.
     pub fn counters(&self) -> FsCounters {
-        self.state.borrow().counters
+        lock(&self.state).counters
     }
 
     /// Set the clock used for file modification times (ms since the epoch).
     pub fn set_clock_ms(&self, now_ms: i64) {
-        self.state.borrow_mut().clock_ms = now_ms;
+        lock(&self.state).clock_ms = now_ms;
     }
 
     /// Set what [`Storage::disk_used_ratio`] reports.
     pub fn set_disk_used_ratio(&self, ratio: f64) {
-        self.state.borrow_mut().disk_used_ratio = ratio;
+        lock(&self.state).disk_used_ratio = ratio;
     }
 
     /// Set a file's modification time (for retention tests).
     pub fn set_modified_ms(&self, path: &Path, ms: i64) {
-        if let Some(f) = self.state.borrow().files.get(path) {
-            f.borrow_mut().mtime_ms = ms;
+        if let Some(f) = lock(&self.state).files.get(path) {
+            lock(f).mtime_ms = ms;
         }
     }
 
     /// The current (process-visible) content of a file, for assertions.
     pub fn file_content(&self, path: &Path) -> Option<Vec<u8>> {
-        self.state
-            .borrow()
+        lock(&self.state)
             .files
             .get(path)
-            .map(|f| f.borrow().data.clone())
+            .map(|f| lock(f).data.clone())
+    }
+
+    /// Total bytes held by all files (what `capacity_bytes` limits).
+    pub fn used_bytes(&self) -> u64 {
+        used_bytes(&lock(&self.state))
     }
 
     /// Overwrite bytes of a file in both images (to plant corruption a test wants to see).
     pub fn corrupt(&self, path: &Path, pos: usize, bytes: &[u8]) {
-        if let Some(f) = self.state.borrow().files.get(path) {
-            let mut f = f.borrow_mut();
+        if let Some(f) = lock(&self.state).files.get(path) {
+            let mut f = lock(f);
             let end = pos + bytes.len();
             if f.data.len() < end {
                 f.data.resize(end, 0);
@@ -192,25 +219,58 @@ impl FaultyStorage {
 
     /// Paths of all files, sorted.
     pub fn paths(&self) -> Vec<PathBuf> {
-        self.state.borrow().files.keys().cloned().collect()
+        lock(&self.state).files.keys().cloned().collect()
     }
 
     /// The file system a restarted process finds after a crash of kind `kind`. The returned
     /// storage shares nothing with `self`, so the crashed store's leftover handles cannot touch
     /// it. Faults are cleared; the clock and disk ratio carry over.
     pub fn crash(&self, kind: CrashKind, seed: u64) -> FaultyStorage {
+        crash_image(&lock(&self.state), kind, seed)
+    }
+
+    /// Power loss while the process keeps running: atomically take the machine-crash image
+    /// (what the restarted machine finds, returned) and make every later write, sync and file
+    /// creation on `self` fail with `EIO`. So nothing the running process completes after
+    /// this instant — in particular no acknowledgement — can depend on bytes the image lacks.
+    pub fn power_loss(&self, seed: u64) -> FaultyStorage {
+        let mut st = lock(&self.state);
+        let image = crash_image(&st, CrashKind::MachineCrash, seed);
+        st.faults.write_errno = Some(libc::EIO);
+        st.faults.sync_errno = Some(libc::EIO);
+        st.faults.create_errno = Some(libc::EIO);
+        st.faults.write_errno_after = None;
+        image
+    }
+}
+
+/// Total length of all files.
+fn used_bytes(st: &FsState) -> u64 {
+    st.files.values().map(|f| lock(f).data.len() as u64).sum()
+}
+
+/// Whether growing one file from `old_len` to `new_len` bytes fits the capacity.
+fn fits(st: &FsState, old_len: usize, new_len: usize) -> bool {
+    match st.faults.capacity_bytes {
+        Some(cap) if new_len > old_len => used_bytes(st) - old_len as u64 + new_len as u64 <= cap,
+        _ => true,
+    }
+}
+
+/// The crash image of the whole file system (see [`FaultyStorage::crash`]).
+fn crash_image(old: &FsState, kind: CrashKind, seed: u64) -> FaultyStorage {
+    {
         let mut rng = SeededRng::new(seed);
-        let old = self.state.borrow();
         let mut files = BTreeMap::new();
         for (path, file) in &old.files {
-            let f = file.borrow();
+            let f = lock(file);
             let image = match kind {
                 CrashKind::ProcessKill => f.data.clone(),
                 CrashKind::MachineCrash => torn_image(&f.data, &f.synced, &mut rng),
             };
             files.insert(
                 path.clone(),
-                Rc::new(RefCell::new(FileData {
+                Arc::new(Mutex::new(FileData {
                     synced: image.clone(),
                     data: image,
                     mtime_ms: f.mtime_ms,
@@ -218,7 +278,7 @@ impl FaultyStorage {
             );
         }
         FaultyStorage {
-            state: Rc::new(RefCell::new(FsState {
+            state: Arc::new(Mutex::new(FsState {
                 files,
                 dirs: old.dirs.clone(),
                 faults: Faults::default(),
@@ -264,11 +324,14 @@ impl Storage for FaultyStorage {
     type File = FaultyFile;
 
     async fn open(&self, path: &Path, create: bool) -> io::Result<FaultyFile> {
-        let mut st = self.state.borrow_mut();
+        let mut st = lock(&self.state);
         let data = match st.files.get(path) {
             Some(f) => f.clone(),
             None if create => {
-                let f = Rc::new(RefCell::new(FileData {
+                if let Some(code) = st.faults.create_errno {
+                    return Err(errno(code));
+                }
+                let f = Arc::new(Mutex::new(FileData {
                     mtime_ms: st.clock_ms,
                     ..FileData::default()
                 }));
@@ -289,7 +352,7 @@ impl Storage for FaultyStorage {
     }
 
     async fn remove(&self, path: &Path) -> io::Result<()> {
-        match self.state.borrow_mut().files.remove(path) {
+        match lock(&self.state).files.remove(path) {
             Some(_) => Ok(()),
             None => Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -299,7 +362,7 @@ impl Storage for FaultyStorage {
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        let mut st = self.state.borrow_mut();
+        let mut st = lock(&self.state);
         for anc in path.ancestors() {
             st.dirs.insert(anc.to_path_buf());
         }
@@ -307,7 +370,7 @@ impl Storage for FaultyStorage {
     }
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        let st = self.state.borrow();
+        let st = lock(&self.state);
         let mut names = BTreeSet::new();
         let children = st
             .files
@@ -323,31 +386,37 @@ impl Storage for FaultyStorage {
     }
 
     fn exists(&self, path: &Path) -> bool {
-        let st = self.state.borrow();
+        let st = lock(&self.state);
         st.files.contains_key(path) || st.dirs.contains(path)
     }
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        let mut st = self.state.borrow_mut();
+        let mut st = lock(&self.state);
         st.files.retain(|p, _| !p.starts_with(path));
         st.dirs.retain(|p| !p.starts_with(path));
         Ok(())
     }
 
     fn modified_ms(&self, path: &Path) -> io::Result<i64> {
-        let st = self.state.borrow();
+        let st = lock(&self.state);
         st.files
             .get(path)
-            .map(|f| f.borrow().mtime_ms)
+            .map(|f| lock(f).mtime_ms)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.display().to_string()))
     }
 
     fn disk_used_ratio(&self, _path: &Path) -> io::Result<f64> {
-        Ok(self.state.borrow().disk_used_ratio)
+        let st = lock(&self.state);
+        // With a capacity set, report the real fill level (what statvfs would say).
+        #[allow(clippy::cast_precision_loss)] // a ratio of test-sized byte counts
+        match st.faults.capacity_bytes {
+            Some(cap) if cap > 0 => Ok((used_bytes(&st) as f64 / cap as f64).min(1.0)),
+            _ => Ok(st.disk_used_ratio),
+        }
     }
 
     fn lock_exclusive(&self, path: &Path) -> io::Result<LockGuard> {
-        let mut st = self.state.borrow_mut();
+        let mut st = lock(&self.state);
         if !st.locked.insert(path.to_path_buf()) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
@@ -356,7 +425,7 @@ impl Storage for FaultyStorage {
         }
         let now = st.clock_ms;
         st.files.entry(path.to_path_buf()).or_insert_with(|| {
-            Rc::new(RefCell::new(FileData {
+            Arc::new(Mutex::new(FileData {
                 mtime_ms: now,
                 ..FileData::default()
             }))
@@ -383,7 +452,9 @@ impl StorageFile for FaultyFile {
             "unaligned write at {pos}"
         );
         assert_eq!(buf.len() % IO_ALIGNMENT_BYTES, 0, "unaligned write length");
-        let mut fs = self.fs.borrow_mut();
+        // The file system lock is held through the copy, so a `power_loss` image is taken
+        // either wholly before or wholly after this write.
+        let mut fs = lock(&self.fs);
         if let Some((after, code)) = fs.faults.write_errno_after {
             if after == 0 {
                 fs.faults.write_errno = Some(code);
@@ -395,27 +466,30 @@ impl StorageFile for FaultyFile {
         if let Some(code) = fs.faults.write_errno {
             return Err(errno(code));
         }
+        let pos = usize::try_from(pos).map_err(|_| errno(libc::EFBIG))?;
         let len = if fs.faults.short_writes > 0 {
             fs.faults.short_writes -= 1;
             (buf.len() / 2) & !(IO_ALIGNMENT_BYTES - 1)
         } else {
             buf.len()
         };
-        fs.counters.writes += 1;
-        let now = fs.clock_ms;
-        drop(fs);
-        let pos = usize::try_from(pos).map_err(|_| errno(libc::EFBIG))?;
-        let mut f = self.data.borrow_mut();
-        if f.data.len() < pos + len {
-            f.data.resize(pos + len, 0);
+        let end = pos.checked_add(len).ok_or_else(|| errno(libc::EFBIG))?;
+        let old_len = lock(&self.data).data.len();
+        if !fits(&fs, old_len, end.max(old_len)) {
+            return Err(errno(libc::ENOSPC));
         }
-        f.data[pos..pos + len].copy_from_slice(&buf[..len]);
-        f.mtime_ms = now;
+        fs.counters.writes += 1;
+        let mut f = lock(&self.data);
+        if f.data.len() < end {
+            f.data.resize(end, 0);
+        }
+        f.data[pos..end].copy_from_slice(&buf[..len]);
+        f.mtime_ms = fs.clock_ms;
         Ok(len)
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes> {
-        let f = self.data.borrow();
+        let f = lock(&self.data);
         let start = usize::try_from(pos).unwrap_or(usize::MAX).min(f.data.len());
         let end = start.saturating_add(len).min(f.data.len());
         Ok(LogBytes::Shared(Bytes::copy_from_slice(
@@ -425,20 +499,24 @@ impl StorageFile for FaultyFile {
 
     async fn fdatasync(&self) -> io::Result<()> {
         futures_lite::future::yield_now().await;
-        let mut fs = self.fs.borrow_mut();
+        let mut fs = lock(&self.fs);
         if let Some(code) = fs.faults.sync_errno {
             return Err(errno(code));
         }
         fs.counters.syncs += 1;
-        drop(fs);
-        let mut f = self.data.borrow_mut();
+        let mut f = lock(&self.data);
         f.synced = f.data.clone();
         Ok(())
     }
 
     async fn pre_allocate(&self, len: u64) -> io::Result<()> {
         let len = usize::try_from(len).map_err(|_| errno(libc::EFBIG))?;
-        let mut f = self.data.borrow_mut();
+        let fs = lock(&self.fs);
+        let old_len = lock(&self.data).data.len();
+        if !fits(&fs, old_len, len.max(old_len)) {
+            return Err(errno(libc::ENOSPC));
+        }
+        let mut f = lock(&self.data);
         if f.data.len() < len {
             f.data.resize(len, 0);
         }
@@ -447,14 +525,15 @@ impl StorageFile for FaultyFile {
 
     async fn truncate(&self, len: u64) -> io::Result<()> {
         let len = usize::try_from(len).map_err(|_| errno(libc::EFBIG))?;
-        let mut f = self.data.borrow_mut();
+        let _fs = lock(&self.fs);
+        let mut f = lock(&self.data);
         f.data.truncate(len);
         f.synced.truncate(len);
         Ok(())
     }
 
     async fn size(&self) -> io::Result<u64> {
-        Ok(self.data.borrow().data.len() as u64)
+        Ok(lock(&self.data).data.len() as u64)
     }
 }
 
@@ -520,6 +599,49 @@ mod tests {
             assert_eq!(fs.list_dir(Path::new("/r/cq")).unwrap(), vec!["T", "a"]);
             fs.remove_dir_all(Path::new("/r/cq/T")).unwrap();
             assert_eq!(fs.list_dir(Path::new("/r/cq")).unwrap(), vec!["a"]);
+        });
+    }
+
+    #[test]
+    fn capacity_refuses_growth_but_not_rewrites_and_frees_on_remove() {
+        run(async {
+            let fs = FaultyStorage::new();
+            fs.faults(|x| x.capacity_bytes = Some(3 * 4096));
+            let a = fs.open(Path::new("/a"), true).await.unwrap();
+            a.pre_allocate(2 * 4096).await.unwrap();
+            let b = fs.open(Path::new("/b"), true).await.unwrap();
+            let e = b.pre_allocate(2 * 4096).await.unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+            write_all_aligned(&b, 0, &[7; 4096]).await.unwrap();
+            let e = write_all_aligned(&b, 4096, &[7; 10]).await.unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+            // Inside a file's length needs no space.
+            write_all_aligned(&a, 4096, &[1; 4096]).await.unwrap();
+            assert_eq!(fs.used_bytes(), 3 * 4096);
+            fs.remove(Path::new("/a")).await.unwrap();
+            write_all_aligned(&b, 4096, &[7; 10]).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn power_loss_keeps_synced_image_and_fails_the_running_process() {
+        run(async {
+            let fs = FaultyStorage::new();
+            let p = Path::new("/f");
+            let f = fs.open(p, true).await.unwrap();
+            write_all_aligned(&f, 0, &[1; 4096]).await.unwrap();
+            f.fdatasync().await.unwrap();
+            let disk = fs.power_loss(3);
+            assert_eq!(disk.file_content(p).unwrap(), vec![1; 4096]);
+            let e = write_all_aligned(&f, 4096, &[2; 4096]).await.unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EIO));
+            assert!(f.fdatasync().await.is_err());
+            assert!(fs.open(Path::new("/g"), true).await.is_err());
+            // The surviving disk is a separate, healthy file system.
+            let g = disk.open(p, false).await.unwrap();
+            write_all_aligned(&g, 4096, &[3; 4096]).await.unwrap();
+            g.fdatasync().await.unwrap();
+            assert_eq!(fs.file_content(p).unwrap(), vec![1; 4096]);
         });
     }
 }

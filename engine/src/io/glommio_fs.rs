@@ -29,8 +29,14 @@ pub struct GlommioFile {
     reader: BufferedFile,
 }
 
+/// The OS error behind a glommio error. glommio's own conversion turns its "enhanced" errors
+/// (operation, path, fd) into a plain message, losing the errno; callers tell a full disk
+/// (`ENOSPC`) from a failing one (`EIO`) by it, and name the file themselves.
 fn to_io(e: glommio::GlommioError<()>) -> io::Error {
-    io::Error::from(e)
+    match e {
+        glommio::GlommioError::EnhancedIoError { source, .. } => source,
+        other => io::Error::from(other),
+    }
 }
 
 impl Storage for GlommioStorage {
@@ -194,6 +200,17 @@ impl StorageFile for GlommioFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glommio_errors_keep_their_errno() {
+        let e = to_io(glommio::GlommioError::EnhancedIoError {
+            source: io::Error::from_raw_os_error(libc::ENOSPC),
+            op: "Pre-allocate space",
+            path: None,
+            fd: Some(3),
+        });
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+    }
 
     #[test]
     fn flock_is_exclusive_until_the_guard_drops() {

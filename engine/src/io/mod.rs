@@ -13,8 +13,10 @@
 //! - Everything runs on one glommio executor: nothing here is `Send`.
 //!
 //! Implementations: [`glommio_fs::GlommioStorage`] (real disk), [`fault::FaultyStorage`]
-//! (in memory, with injectable short writes, EIO/ENOSPC, and crashes).
+//! (in memory, with injectable short writes, EIO/ENOSPC, a capacity limit, crashes and power
+//! loss), and [`any::AnyStorage`] (either, chosen at run time: what the broker runs on).
 
+pub mod any;
 pub mod fault;
 pub mod glommio_fs;
 

@@ -91,7 +91,14 @@ fn main() {
         return;
     }
     shard::install_signal_handlers();
-    if let Err(e) = shard::run(&runtime, &BrokerServices { config, namesrv }) {
+    if let Err(e) = shard::run(
+        &runtime,
+        &BrokerServices {
+            config,
+            namesrv,
+            storage: Default::default(),
+        },
+    ) {
         log_error!("broker failed", error = e);
         std::process::exit(2);
     }

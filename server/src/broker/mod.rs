@@ -27,6 +27,7 @@ pub mod offsets;
 pub mod persist;
 pub mod processor;
 pub mod registration;
+pub mod schedule;
 pub mod topics;
 pub mod traffic;
 
@@ -530,6 +531,9 @@ pub struct BrokerServices {
     pub config: BrokerConfig,
     /// The embedded NameServer's settings (standalone mode).
     pub namesrv: Option<NamesrvConfig>,
+    /// What the message stores are kept on: `AnyStorage::Disk` (the default) in production;
+    /// in-process fault tests pass one shared `AnyStorage::Faulty` file system.
+    pub storage: rmq_engine::io::any::AnyStorage,
 }
 
 impl crate::shard::ShardServices for BrokerServices {
@@ -542,8 +546,11 @@ impl crate::shard::ShardServices for BrokerServices {
             crate::namesrv::start_on_shard(shard, n)?;
         }
         let broker = Broker::start(shard, self.config.clone(), embedded.clone())?;
-        match data::DataPlane::open(shard, &self.config).await {
-            Ok(data) => broker.set_data(data),
+        match data::DataPlane::open(shard, &self.config, self.storage.clone()).await {
+            Ok(data) => {
+                broker.set_data(data);
+                schedule::start(&broker);
+            }
             Err(e) => {
                 // Requests forwarded here meanwhile get "store not open" instead of waiting.
                 broker.data_opened.close();

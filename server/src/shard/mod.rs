@@ -104,9 +104,11 @@ pub fn request_stop() {
     STOP_REQUESTED.store(true, Ordering::SeqCst);
 }
 
-/// State shared by all shards of the process for the shutdown handshake.
+/// State shared by all shards of one [`run`] for the shutdown handshake.
 #[derive(Debug, Default)]
 struct Lifecycle {
+    /// Stop request of this run only (a failing shard, or the caller of [`run_until`]).
+    stop: Arc<AtomicBool>,
     /// Shards that have stopped accepting and finished their in-flight requests.
     drained: AtomicUsize,
     /// Set once the control-plane shard ran the final hooks (persist, unregister).
@@ -386,9 +388,22 @@ fn build_mesh(count: usize) -> Vec<MeshEnds> {
 /// Run `services` on `runtime.shards` pinned executors until SIGTERM (or [`request_stop`]),
 /// then drain, run the final hooks and return.
 pub fn run<S: ShardServices>(runtime: &RuntimeConfig, services: &S) -> Result<(), ServerError> {
+    run_until(runtime, services, Arc::new(AtomicBool::new(false)))
+}
+
+/// [`run`], stopping also when `stop` is set: lets a test run a server in its own process,
+/// stop it and start another one (the process-wide stop request cannot be taken back).
+pub fn run_until<S: ShardServices>(
+    runtime: &RuntimeConfig,
+    services: &S,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ServerError> {
     let count = runtime.shards;
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let lifecycle = Arc::new(Lifecycle::default());
+    let lifecycle = Arc::new(Lifecycle {
+        stop,
+        ..Lifecycle::default()
+    });
     let mut handles = Vec::with_capacity(count);
     for (id, ends) in build_mesh(count).into_iter().enumerate() {
         let runtime = runtime.clone();
@@ -479,8 +494,9 @@ async fn shard_main<S: ShardServices>(
     // Watch for the stop request.
     {
         let shard = Rc::clone(&shard);
+        let lifecycle = Arc::clone(&lifecycle);
         glommio::spawn_local(async move {
-            while !STOP_REQUESTED.load(Ordering::SeqCst) {
+            while !STOP_REQUESTED.load(Ordering::SeqCst) && !lifecycle.stop.load(Ordering::SeqCst) {
                 glommio::timer::sleep(SIGNAL_POLL_INTERVAL).await;
             }
             shard.stopped.set(true);
@@ -492,7 +508,7 @@ async fn shard_main<S: ShardServices>(
     let started = services.start(&shard).await;
     if let Err(e) = &started {
         log_error!("shard failed to start", error = e);
-        request_stop();
+        lifecycle.stop.store(true, Ordering::SeqCst);
     }
 
     shard.stopping().await;

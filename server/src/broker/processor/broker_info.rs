@@ -18,7 +18,7 @@ use crate::broker::dispatch::internal;
 use crate::broker::traffic::{tps_text, TrafficReport};
 use crate::broker::Broker;
 use crate::shard::{ConnectionInfo, ServiceKind};
-use crate::wire::{error, response_code, success, SYSTEM_BUSY_OVERLOAD_REMARK};
+use crate::wire::{error, response_code, success, system_busy};
 
 /// `MQVersion.Version` name of the version we announce.
 const BROKER_VERSION_DESC: &str = "V4_9_8";
@@ -94,7 +94,7 @@ pub async fn runtime_info(
     cmd: &RemotingCommand,
 ) -> RemotingCommand {
     let Some(traffic) = broker_traffic(broker, conn).await else {
-        return error(cmd, response_code::SYSTEM_BUSY, SYSTEM_BUSY_OVERLOAD_REMARK);
+        return system_busy(cmd);
     };
     let now = crate::broker::topics::now_ms();
     let mut table = BTreeMap::new();

@@ -15,7 +15,7 @@
 //! - [`queue_offsets`]: GET_MAX/MIN_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP,
 //!   GET_EARLIEST_MSG_STORETIME and QUERY_CONSUMER_OFFSET's store half;
 //! - [`stats`]: VIEW_MESSAGE_BY_ID, QUERY_MESSAGE, GET_TOPIC_STATS_INFO, GET_CONSUME_STATS;
-//! - [`send_back`]: CONSUMER_SEND_MSG_BACK (stored at once; no delay service yet).
+//! - [`send_back`]: CONSUMER_SEND_MSG_BACK (the retry copy waits out its delay level).
 //!
 //! Data-path processors have a receiving-shard half and a queue-owner half; see
 //! `broker::dispatch`.

@@ -56,7 +56,7 @@ use crate::broker::Broker;
 use crate::limits::PULL_SUSPEND_TIMEOUT_MAX;
 use crate::shard::{queue_owner_shard, ConnectionInfo, ServiceKind};
 use crate::transport::Reply;
-use crate::wire::{error, header_error, request_code, response_code, SYSTEM_BUSY_OVERLOAD_REMARK};
+use crate::wire::{error, header_error, request_code, response_code, system_busy};
 
 /// `PullSysFlag` bits.
 pub mod sys_flag {
@@ -220,11 +220,7 @@ async fn front_checked(
             resp.cmd.opaque = cmd.opaque;
             Ok(resp)
         }
-        Ok(None) | Err(()) => Err(error(
-            &cmd,
-            response_code::SYSTEM_BUSY,
-            SYSTEM_BUSY_OVERLOAD_REMARK,
-        )),
+        Ok(None) | Err(()) => Err(system_busy(&cmd)),
     }
 }
 
@@ -401,42 +397,53 @@ mod tests {
 
     #[test]
     fn status_table_matches_compose_response_header() {
-        assert_eq!(
-            response_code_of(GetStatus::Found, 5),
-            response_code::SUCCESS
-        );
-        assert_eq!(
-            response_code_of(GetStatus::NoMatchedMessage, 5),
-            response_code::PULL_RETRY_IMMEDIATELY
-        );
-        assert_eq!(
-            response_code_of(GetStatus::NoMessageInQueue, 0),
-            response_code::PULL_NOT_FOUND
-        );
-        assert_eq!(
-            response_code_of(GetStatus::NoMessageInQueue, 3),
-            response_code::PULL_OFFSET_MOVED
-        );
-        assert_eq!(
-            response_code_of(GetStatus::NoMatchedLogicQueue, 3),
-            response_code::PULL_OFFSET_MOVED
-        );
-        assert_eq!(
-            response_code_of(GetStatus::OffsetOverflowOne, 3),
-            response_code::PULL_NOT_FOUND
-        );
-        assert_eq!(
-            response_code_of(GetStatus::OffsetFoundNull, 3),
-            response_code::PULL_NOT_FOUND
-        );
-        assert_eq!(
-            response_code_of(GetStatus::OffsetOverflowBadly, 3),
-            response_code::PULL_OFFSET_MOVED
-        );
-        assert_eq!(
-            response_code_of(GetStatus::OffsetTooSmall, 3),
-            response_code::PULL_OFFSET_MOVED
-        );
+        // (store status, requested offset, Java's answer) from `PullMessageProcessor`.
+        let table = [
+            (GetStatus::Found, 5, response_code::SUCCESS),
+            (
+                GetStatus::NoMatchedMessage,
+                5,
+                response_code::PULL_RETRY_IMMEDIATELY,
+            ),
+            (
+                GetStatus::NoMessageInQueue,
+                0,
+                response_code::PULL_NOT_FOUND,
+            ),
+            (
+                GetStatus::NoMessageInQueue,
+                3,
+                response_code::PULL_OFFSET_MOVED,
+            ),
+            (
+                GetStatus::NoMatchedLogicQueue,
+                3,
+                response_code::PULL_OFFSET_MOVED,
+            ),
+            (
+                GetStatus::OffsetOverflowOne,
+                3,
+                response_code::PULL_NOT_FOUND,
+            ),
+            (GetStatus::OffsetFoundNull, 3, response_code::PULL_NOT_FOUND),
+            (
+                GetStatus::OffsetOverflowBadly,
+                3,
+                response_code::PULL_OFFSET_MOVED,
+            ),
+            (
+                GetStatus::OffsetTooSmall,
+                3,
+                response_code::PULL_OFFSET_MOVED,
+            ),
+        ];
+        for (status, offset, want) in table {
+            assert_eq!(
+                response_code_of(status, offset),
+                want,
+                "{status:?} at offset {offset}"
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::broker::dispatch::internal;
 use crate::broker::Broker;
 use crate::limits::MESSAGE_IN_MEMORY_RATIO_PERCENT;
 use crate::shard::{queue_owner_shard, ConnectionInfo, ServiceKind};
-use crate::wire::{error, header_error, response_code, success, SYSTEM_BUSY_OVERLOAD_REMARK};
+use crate::wire::{error, header_error, response_code, success, system_busy};
 
 fn no_store(cmd: &RemotingCommand) -> RemotingCommand {
     error(cmd, response_code::SERVICE_NOT_AVAILABLE, "store not open")
@@ -161,13 +161,6 @@ pub async fn query_consumer_offset(
     conn: &ConnectionInfo,
     cmd: RemotingCommand,
 ) -> RemotingCommand {
-    let busy = || {
-        error(
-            &cmd,
-            response_code::SYSTEM_BUSY,
-            SYSTEM_BUSY_OVERLOAD_REMARK,
-        )
-    };
     let h = match cmd.decode_header::<QueryConsumerOffsetRequestHeader>() {
         Ok(h) => h,
         Err(e) => return header_error(&cmd, &e),
@@ -179,7 +172,7 @@ pub async fn query_consumer_offset(
         .call_owner(ServiceKind::Broker, conn.clone(), ask)
         .await
     else {
-        return busy();
+        return system_busy(&cmd);
     };
     let committed = (committed.code == response_code::SUCCESS)
         .then(|| {
@@ -198,7 +191,7 @@ pub async fn query_consumer_offset(
             .call_shard(owner, ServiceKind::Broker, conn.clone(), ask)
             .await
         else {
-            return busy();
+            return system_busy(&cmd);
         };
         if r.code != response_code::SUCCESS {
             return RemotingCommand::response_to(&cmd, r.code, r.remark);

@@ -24,6 +24,7 @@ use rmq_protocol::message::{batch, id, properties, sysflag};
 use rmq_protocol::RemotingCommand;
 
 use crate::broker::dispatch::internal;
+use crate::broker::schedule;
 use crate::broker::topics::{validate_topic_name, DLQ_TOPIC_PREFIX, RETRY_TOPIC_PREFIX};
 use crate::broker::Broker;
 use crate::shard::{queue_owner_shard, ConnectionInfo, ServiceKind};
@@ -272,8 +273,16 @@ pub async fn front(
     } else {
         stored_properties(&props, &config.broker_cluster_name)
     };
-    let req = AppendRequest {
-        topic: topic.clone(),
+    if batch && schedule::delay_level(&stored_props) > 0 {
+        // Upstream's `putMessages` refuses a delayed batch.
+        return error(
+            &cmd,
+            response_code::MESSAGE_ILLEGAL,
+            &message_illegal_remark(config),
+        );
+    }
+    let mut append = AppendRequest {
+        topic,
         queue_id,
         sys_flag,
         born_timestamp: h.born_timestamp,
@@ -282,14 +291,15 @@ pub async fn front(
         reconsume_times,
         batch,
         born_host: conn.peer,
-    }
-    .into_command(&cmd);
-    // The queue id fits a u32: it was checked against the topic's queue count.
+    };
+    schedule::redirect_delayed(&mut append, config.message_delay_levels.len());
+    // The queue id fits a u32: it was checked against the topic's (or level's) queue count.
     let owner = queue_owner_shard(
-        &topic,
-        u32::try_from(queue_id).unwrap_or(0),
+        &append.topic,
+        u32::try_from(append.queue_id).unwrap_or(0),
         broker.shard.count,
     );
+    let req = append.into_command(&cmd);
     match broker
         .shard
         .call_shard(owner, ServiceKind::Broker, conn.clone(), req)
@@ -298,10 +308,24 @@ pub async fn front(
         Ok(Some(mut resp)) => {
             resp.opaque = cmd.opaque;
             resp.serialize_type = cmd.serialize_type;
+            // Java answers with the queue the producer chose, also for a delayed message
+            // stored in a schedule queue.
+            if resp.code == response_code::SUCCESS || resp.code == response_code::FLUSH_DISK_TIMEOUT
+            {
+                resp.ext_fields.insert("queueId", queue_id.to_string());
+            }
             resp
         }
         Ok(None) | Err(()) => busy(&cmd),
     }
+}
+
+/// MESSAGE_ILLEGAL's remark, as Java's `handlePutMessageResult` writes it.
+fn message_illegal_remark(config: &crate::config::BrokerConfig) -> String {
+    format!(
+        "the message is illegal, maybe msg body or properties length not matched. msg body length limit {}B, msg properties length limit 32KB.",
+        config.max_message_size
+    )
 }
 
 /// A random queue id in `0..write_queues`.
@@ -323,6 +347,18 @@ pub fn random_queue(write_queues: i32) -> i32 {
 
 fn field<T: std::str::FromStr>(cmd: &RemotingCommand, k: &str) -> Option<T> {
     cmd.ext_fields.get(k).and_then(|v| v.parse().ok())
+}
+
+/// Upstream's SERVICE_NOT_AVAILABLE remark (`SendMessageProcessor`, 4.9.8), with its
+/// `diskUtil()` figures: CommitLog, ConsumeQueue and index share this shard's file system, so
+/// the one ratio is given three times (-1 when it cannot be read, as `UtilAll` does).
+fn disk_full_remark(used_ratio: Option<f64>) -> String {
+    let r = used_ratio.unwrap_or(-1.0);
+    format!(
+        "service not available now. It may be caused by one of the following reasons: \
+         the broker's disk is full [CL: {r:5.2} CQ: {r:5.2} INDEX: {r:5.2}], messages are put \
+         to the slave, message store has been shut down, etc."
+    )
 }
 
 /// The owner shard's half: store and answer.
@@ -389,10 +425,17 @@ pub async fn append(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
     };
     let outcome = match data.store.append(&inputs).await {
         Ok(o) => o,
+        Err(AppendError::DiskFull(_)) => {
+            return error(
+                cmd,
+                response_code::SERVICE_NOT_AVAILABLE,
+                &disk_full_remark(data.store.disk_used_ratio()),
+            );
+        }
         Err(e) => {
             let code = match e {
                 AppendError::MessageIllegal(_) => response_code::MESSAGE_ILLEGAL,
-                AppendError::Fenced(_) | AppendError::ShuttingDown => {
+                AppendError::Fenced(_) | AppendError::ShuttingDown | AppendError::DiskFull(_) => {
                     response_code::SERVICE_NOT_AVAILABLE
                 }
                 AppendError::WriteFailed(_) => response_code::SYSTEM_ERROR,
@@ -437,6 +480,17 @@ pub async fn append(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_full_remark_is_upstreams_with_disk_util() {
+        assert_eq!(
+            disk_full_remark(Some(0.987)),
+            "service not available now. It may be caused by one of the following reasons: the \
+             broker's disk is full [CL:  0.99 CQ:  0.99 INDEX:  0.99], messages are put to the \
+             slave, message store has been shut down, etc."
+        );
+        assert!(disk_full_remark(None).contains("[CL: -1.00 CQ: -1.00 INDEX: -1.00]"));
+    }
 
     #[test]
     fn stored_properties_drop_wait_and_add_cluster() {

@@ -6,9 +6,9 @@
 //! `ORIGIN_MESSAGE_ID`) in `%RETRY%<group>` on a random retry queue, or in `%DLQ%<group>`
 //! once `maxReconsumeTimes` is reached or `delayLevel < 0`, via the retry queue's owner shard.
 //!
-//! Delay: the `DELAY` level is set in the stored properties as upstream does, but the storage
-//! engine has no schedule service (`SCHEDULE_TOPIC_XXXX`, protocol.md §7.1) yet, so the copy
-//! is readable from the retry topic at once instead of after the delay.
+//! Delay: the retry copy gets `DELAY` = the requested level, or 3 + its reconsume times when
+//! none was asked for, and so waits in `SCHEDULE_TOPIC_XXXX` ([`crate::broker::schedule`])
+//! before it reaches the retry topic, as upstream.
 
 use std::rc::Rc;
 
@@ -18,12 +18,11 @@ use rmq_protocol::message::{id, properties};
 use rmq_protocol::{ExtFields, RemotingCommand};
 
 use super::send::{find_or_create_topic, random_queue, AppendRequest};
+use crate::broker::schedule;
 use crate::broker::topics::{retry_topic, DLQ_TOPIC_PREFIX};
 use crate::broker::Broker;
 use crate::shard::{queue_owner_shard, ConnectionInfo, ServiceKind, CONTROL_PLANE_SHARD};
-use crate::wire::{
-    error, header_error, request_code, response_code, success, SYSTEM_BUSY_OVERLOAD_REMARK,
-};
+use crate::wire::{error, header_error, request_code, response_code, success, system_busy};
 
 /// CONSUMER_SEND_MSG_BACK.
 pub async fn send_back(
@@ -31,13 +30,6 @@ pub async fn send_back(
     conn: &ConnectionInfo,
     cmd: RemotingCommand,
 ) -> RemotingCommand {
-    let busy = || {
-        error(
-            &cmd,
-            response_code::SYSTEM_BUSY,
-            SYSTEM_BUSY_OVERLOAD_REMARK,
-        )
-    };
     let h = match cmd.decode_header::<ConsumerSendMsgBackRequestHeader>() {
         Ok(h) => h,
         Err(e) => return header_error(&cmd, &e),
@@ -73,7 +65,7 @@ pub async fn send_back(
         .call_shard(holder, ServiceKind::Broker, conn.clone(), view)
         .await
     else {
-        return busy();
+        return system_busy(&cmd);
     };
     let Some(record) = found
         .body
@@ -107,7 +99,7 @@ pub async fn send_back(
     let (topic, queue_id) = if to_dlq {
         let dlq = format!("{DLQ_TOPIC_PREFIX}{}", h.group);
         let Ok(cfg) = find_or_create_topic(broker, conn, &dlq, "", 1).await else {
-            return busy();
+            return system_busy(&cmd);
         };
         if cfg.is_none() {
             return error(
@@ -120,7 +112,7 @@ pub async fn send_back(
     } else {
         let retry = retry_topic(&h.group);
         let Ok(Some(cfg)) = find_or_create_topic(broker, conn, &retry, "", 1).await else {
-            return busy();
+            return system_busy(&cmd);
         };
         let delay = if h.delay_level == 0 {
             3 + record.reconsume_times()
@@ -134,8 +126,8 @@ pub async fn send_back(
     let stored = properties::encode(props.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut template = cmd.clone();
     template.body = Some(bytes::Bytes::copy_from_slice(record.body()));
-    let req = AppendRequest {
-        topic: topic.clone(),
+    let mut append = AppendRequest {
+        topic,
         queue_id,
         sys_flag: record.sys_flag(),
         born_timestamp: record.born_timestamp(),
@@ -144,13 +136,16 @@ pub async fn send_back(
         reconsume_times: record.reconsume_times().saturating_add(1),
         batch: false,
         born_host: record.born_host(),
-    }
-    .into_command(&template);
+    };
+    // The retry copy waits out its delay level in the schedule queue (not the DLQ copy: it
+    // has no level).
+    schedule::redirect_delayed(&mut append, broker.config.message_delay_levels.len());
     let owner = queue_owner_shard(
-        &topic,
-        u32::try_from(queue_id).unwrap_or(0),
+        &append.topic,
+        u32::try_from(append.queue_id).unwrap_or(0),
         broker.shard.count,
     );
+    let req = append.into_command(&template);
     match broker
         .shard
         .call_shard(owner, ServiceKind::Broker, conn.clone(), req)
@@ -166,6 +161,6 @@ pub async fn send_back(
             response_code::SYSTEM_ERROR,
             r.remark.as_deref().unwrap_or("store failed"),
         ),
-        Ok(None) | Err(()) => busy(),
+        Ok(None) | Err(()) => system_busy(&cmd),
     }
 }

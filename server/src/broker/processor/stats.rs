@@ -25,9 +25,7 @@ use rmq_protocol::{ExtFields, RemotingCommand};
 use crate::broker::dispatch::internal;
 use crate::broker::Broker;
 use crate::shard::{queue_owner_shard, ConnectionInfo, ServiceKind, CONTROL_PLANE_SHARD};
-use crate::wire::{
-    error, header_error, request_code, response_code, success, SYSTEM_BUSY_OVERLOAD_REMARK,
-};
+use crate::wire::{error, header_error, request_code, response_code, success, system_busy};
 
 /// The shard whose log holds `physical_offset` (engine offsets carry the shard id on top).
 pub fn shard_of_offset(cmd: &RemotingCommand, shards: usize) -> usize {
@@ -194,11 +192,7 @@ pub async fn topic_stats(
     let mut table = TopicStatsTable::default();
     for queue_id in 0..cfg.write_queue_nums {
         let Some(s) = ask_queue_stats(broker, conn, &h.topic, queue_id, None, None).await else {
-            return error(
-                &cmd,
-                response_code::SYSTEM_BUSY,
-                SYSTEM_BUSY_OVERLOAD_REMARK,
-            );
+            return system_busy(&cmd);
         };
         table.offset_table.insert(
             MessageQueue {
@@ -226,13 +220,6 @@ pub async fn consume_stats(
     conn: &ConnectionInfo,
     cmd: RemotingCommand,
 ) -> RemotingCommand {
-    let busy = || {
-        error(
-            &cmd,
-            response_code::SYSTEM_BUSY,
-            SYSTEM_BUSY_OVERLOAD_REMARK,
-        )
-    };
     let h = match cmd.decode_header::<GetConsumeStatsRequestHeader>() {
         Ok(h) => h,
         Err(e) => return header_error(&cmd, &e),
@@ -243,7 +230,7 @@ pub async fn consume_stats(
         .call_owner(ServiceKind::Broker, conn.clone(), ask)
         .await
     else {
-        return busy();
+        return system_busy(&cmd);
     };
     let offsets = all
         .body
@@ -277,7 +264,7 @@ pub async fn consume_stats(
             let Some(s) =
                 ask_queue_stats(broker, conn, &topic, queue_id, at, Some(&h.consumer_group)).await
             else {
-                return busy();
+                return system_busy(&cmd);
             };
             stats.offset_table.insert(
                 MessageQueue {
@@ -351,11 +338,7 @@ pub async fn query_message(
             .call_shard(shard, ServiceKind::Broker, conn.clone(), ask.clone())
             .await
         else {
-            return error(
-                &cmd,
-                response_code::SYSTEM_BUSY,
-                SYSTEM_BUSY_OVERLOAD_REMARK,
-            );
+            return system_busy(&cmd);
         };
         if r.code != response_code::SUCCESS {
             return RemotingCommand::response_to(&cmd, r.code, r.remark);
