@@ -16,7 +16,7 @@
 //! (replaced or removed entries), and the arena is compacted once they outweigh the live ones,
 //! so repeated inserts of one key cannot grow it without bound.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
@@ -100,6 +100,26 @@ impl ExtFields {
             Err(i) => {
                 let key = self.push_text(key);
                 let value = self.push_text(value);
+                self.entries.insert(i, Entry { key, value });
+            }
+        }
+    }
+
+    /// Insert or replace, with the value's `Display` text written straight into the arena
+    /// (numbers, booleans, addresses: no temporary `String`).
+    pub fn insert_display(&mut self, key: &str, value: impl fmt::Display) {
+        let mark = self.text.len();
+        // Writing into a String cannot fail.
+        let _ = write!(self.text, "{value}");
+        let value = mark..self.text.len();
+        match self.position(key) {
+            Ok(i) => {
+                let old = std::mem::replace(&mut self.entries[i].value, value);
+                self.stale_bytes += old.len();
+                self.compact_if_mostly_stale();
+            }
+            Err(i) => {
+                let key = self.push_text(key);
                 self.entries.insert(i, Entry { key, value });
             }
         }
@@ -258,6 +278,22 @@ mod tests {
         assert_eq!(f.remove("a"), Some("2".to_string()));
         assert!(!f.contains_key("a"));
         assert_eq!(f.len(), 1);
+        f.check_invariants();
+    }
+
+    #[test]
+    fn displayed_values_are_their_text() {
+        let mut f = ExtFields::new();
+        f.insert_display("queueOffset", -42i64);
+        f.insert_display("batch", true);
+        f.insert("queueId", "x");
+        f.insert_display("queueId", 7);
+        assert_eq!(
+            f,
+            [("batch", "true"), ("queueId", "7"), ("queueOffset", "-42")]
+                .into_iter()
+                .collect()
+        );
         f.check_invariants();
     }
 
