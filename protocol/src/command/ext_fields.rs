@@ -67,12 +67,13 @@ impl ExtFields {
         }
     }
 
-    fn key_of(&self, e: &Entry) -> &str {
-        &self.text[e.key.clone()]
-    }
-
     fn position(&self, key: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|e| self.key_of(e).cmp(key))
+        // Byte order is `str` order; comparing bytes skips the char-boundary checks of
+        // slicing a `str` (every lookup and every decoded field runs this search).
+        let text = self.text.as_bytes();
+        let key = key.as_bytes();
+        self.entries
+            .binary_search_by(|e| text[e.key.clone()].cmp(key))
     }
 
     /// The value of `key`, if present.
@@ -246,6 +247,11 @@ impl ExtFields {
     #[cfg(test)]
     fn arena_len(&self) -> usize {
         self.text.len()
+    }
+
+    #[cfg(test)]
+    fn key_of(&self, e: &Entry) -> &str {
+        &self.text[e.key.clone()]
     }
 
     #[cfg(test)]
