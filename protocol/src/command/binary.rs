@@ -27,7 +27,7 @@ pub fn decode_header(bytes: &[u8]) -> CodecResult<RemotingCommand> {
     let version = i32::from(r.i16()?);
     let opaque = r.i32()?;
     let flag = r.i32()?;
-    let remark = r.string_i32("remark")?;
+    let remark = r.str_i32("remark")?.map(str::to_owned);
     let mut cmd = RemotingCommand {
         code,
         language,
@@ -48,17 +48,21 @@ pub fn decode_header(bytes: &[u8]) -> CodecResult<RemotingCommand> {
     if ext_len > 0 {
         let (mut area, rest) = r.buf.split_at(ext_len);
         r.buf = rest;
-        let mut fields = ExtFields::new();
+        // Keys and values go straight into the map's arena (no string per field); the area's
+        // length bounds their total.
+        let mut fields = ExtFields::with_capacities(16, ext_len);
         while !area.is_empty() {
             let mut er = Reader {
                 buf: area,
                 limit: r.limit,
             };
-            let key = er.string_i16("extFields key")?;
-            let value = er.string_i32("extFields value")?;
+            let key = er.str_i16("extFields key")?;
+            let value = er.str_i32("extFields value")?;
             area = er.buf;
             if let (Some(k), Some(v)) = (key, value) {
-                fields.insert(k, v);
+                let k = fields.push_text(k);
+                let v = fields.push_text(v);
+                fields.commit(k, v);
                 if fields.len() > EXT_FIELDS_COUNT_MAX {
                     return Err(CodecError::TooManyExtFields {
                         max: EXT_FIELDS_COUNT_MAX,
@@ -143,7 +147,7 @@ impl<'a> Reader<'a> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn string(&mut self, len: i64, what: &'static str) -> CodecResult<Option<String>> {
+    fn str(&mut self, len: i64, what: &'static str) -> CodecResult<Option<&'a str>> {
         if len == 0 {
             return Ok(None);
         }
@@ -156,16 +160,16 @@ impl<'a> Reader<'a> {
         }
         let bytes = self.take(len)?;
         std::str::from_utf8(bytes)
-            .map(|s| Some(s.to_owned()))
+            .map(Some)
             .map_err(|_| CodecError::InvalidUtf8(what))
     }
-    fn string_i32(&mut self, what: &'static str) -> CodecResult<Option<String>> {
+    fn str_i32(&mut self, what: &'static str) -> CodecResult<Option<&'a str>> {
         let len = self.i32()?;
-        self.string(i64::from(len), what)
+        self.str(i64::from(len), what)
     }
-    fn string_i16(&mut self, what: &'static str) -> CodecResult<Option<String>> {
+    fn str_i16(&mut self, what: &'static str) -> CodecResult<Option<&'a str>> {
         let len = self.i16()?;
-        self.string(i64::from(len), what)
+        self.str(i64::from(len), what)
     }
 }
 

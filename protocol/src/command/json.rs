@@ -12,7 +12,8 @@
 //! Encoding writes compact JSON with sorted field names and nulls omitted, exactly as
 //! `JSON.toJSONString(cmd)` does.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
@@ -24,10 +25,12 @@ use crate::limits::EXT_FIELDS_COUNT_MAX;
 /// Decode a JSON header (without the frame preamble) into a command with no body.
 pub fn decode_header(bytes: &[u8]) -> CodecResult<RemotingCommand> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let cmd = HeaderSeed
-        .deserialize(&mut de)
-        .and_then(|cmd| de.end().map(|()| cmd))
-        .map_err(|e| CodecError::InvalidJsonHeader(e.to_string()))?;
+    let cmd = HeaderSeed {
+        header_len: bytes.len(),
+    }
+    .deserialize(&mut de)
+    .and_then(|cmd| de.end().map(|()| cmd))
+    .map_err(|e| CodecError::InvalidJsonHeader(e.to_string()))?;
     Ok(cmd)
 }
 
@@ -62,16 +65,24 @@ pub fn encode_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-struct HeaderSeed;
+struct HeaderSeed {
+    header_len: usize,
+}
 
 impl<'de> DeserializeSeed<'de> for HeaderSeed {
     type Value = RemotingCommand;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(HeaderVisitor)
+        d.deserialize_map(HeaderVisitor {
+            header_len: self.header_len,
+        })
     }
 }
 
-struct HeaderVisitor;
+struct HeaderVisitor {
+    /// Bytes of the whole header: the extFields arena never needs more (see
+    /// [`ExtFieldsSeed`]), and sizing it once saves regrowing it.
+    header_len: usize,
+}
 
 impl<'de> Visitor<'de> for HeaderVisitor {
     type Value = RemotingCommand;
@@ -82,26 +93,66 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut cmd = RemotingCommand::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "code" => cmd.code = map.next_value::<LenientI32>()?.0,
-                "version" => cmd.version = map.next_value::<LenientI32>()?.0,
-                "opaque" => cmd.opaque = map.next_value::<LenientI32>()?.0,
-                "flag" => cmd.flag = map.next_value::<LenientI32>()?.0,
-                "language" => cmd.language = map.next_value::<LenientLanguage>()?.0,
-                "remark" => cmd.remark = map.next_value::<LenientString>()?.0,
-                "extFields" => {
-                    if let Some(fields) = map.next_value::<LenientExtFields>()?.0 {
+        while let Some(key) = map.next_key::<HeaderKey>()? {
+            match key {
+                HeaderKey::Code => cmd.code = map.next_value::<LenientI32>()?.0,
+                HeaderKey::Version => cmd.version = map.next_value::<LenientI32>()?.0,
+                HeaderKey::Opaque => cmd.opaque = map.next_value::<LenientI32>()?.0,
+                HeaderKey::Flag => cmd.flag = map.next_value::<LenientI32>()?.0,
+                HeaderKey::Language => cmd.language = map.next_value::<LenientLanguage>()?.0,
+                HeaderKey::Remark => cmd.remark = map.next_value::<LenientString>()?.0,
+                HeaderKey::ExtFields => {
+                    let seed = ExtFieldsSeed {
+                        text_capacity: self.header_len,
+                    };
+                    if let Some(fields) = map.next_value_seed(seed)? {
                         cmd.ext_fields = fields;
                         cmd.has_ext_fields = true;
                     }
                 }
-                _ => {
+                HeaderKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(cmd)
+    }
+}
+
+/// A key of the header object. Matched without allocating (serde's `Cow<str>` always owns).
+enum HeaderKey {
+    Code,
+    Version,
+    Opaque,
+    Flag,
+    Language,
+    Remark,
+    ExtFields,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for HeaderKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = HeaderKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a header field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderKey, E> {
+                Ok(match v {
+                    "code" => HeaderKey::Code,
+                    "version" => HeaderKey::Version,
+                    "opaque" => HeaderKey::Opaque,
+                    "flag" => HeaderKey::Flag,
+                    "language" => HeaderKey::Language,
+                    "remark" => HeaderKey::Remark,
+                    "extFields" => HeaderKey::ExtFields,
+                    _ => HeaderKey::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -246,49 +297,133 @@ impl<'de> Visitor<'de> for ScalarToString {
     }
 }
 
-/// `extFields`: an object whose values are stringified, or `null` (absent).
-struct LenientExtFields(Option<ExtFields>);
+/// `extFields`: an object whose values are stringified, or `null` (absent). Keys and values
+/// are written straight into the map's arena: no string per field.
+struct ExtFieldsSeed {
+    /// Arena bytes to reserve: the header's length bounds the texts in all but odd cases
+    /// (floats printed longer than written), where the arena simply grows.
+    text_capacity: usize,
+}
 
-impl<'de> de::Deserialize<'de> for LenientExtFields {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
+impl<'de> DeserializeSeed<'de> for ExtFieldsSeed {
+    type Value = Option<ExtFields>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V {
+            text_capacity: usize,
+        }
         impl<'de> Visitor<'de> for V {
-            type Value = LenientExtFields;
+            type Value = Option<ExtFields>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an extFields object or null")
             }
-            fn visit_unit<E: de::Error>(self) -> Result<LenientExtFields, E> {
-                Ok(LenientExtFields(None))
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<LenientExtFields, A::Error> {
-                let mut fields = ExtFields::with_capacity(map.size_hint().unwrap_or(8).min(32));
-                while let Some(key) = map.next_key::<String>()? {
-                    let value = map.next_value_seed(StringSeed)?;
-                    if let Some(value) = value {
-                        fields.insert(key, value);
-                        if fields.len() > EXT_FIELDS_COUNT_MAX {
-                            return Err(de::Error::custom(format!(
-                                "more than {EXT_FIELDS_COUNT_MAX} extFields entries"
-                            )));
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = ExtFields::with_capacities(
+                    map.size_hint().unwrap_or(16).min(EXT_FIELDS_COUNT_MAX),
+                    self.text_capacity,
+                );
+                loop {
+                    let mark = fields.arena().len();
+                    let Some(key) = map.next_key_seed(ArenaText(fields.arena()))? else {
+                        break;
+                    };
+                    match map.next_value_seed(ArenaValue(fields.arena()))? {
+                        Some(value) => {
+                            fields.commit(key, value);
+                            if fields.len() > EXT_FIELDS_COUNT_MAX {
+                                return Err(de::Error::custom(format!(
+                                    "more than {EXT_FIELDS_COUNT_MAX} extFields entries"
+                                )));
+                            }
                         }
+                        // `null`: no entry, as fastjson's map fill skips it.
+                        None => fields.truncate_arena(mark),
                     }
                 }
-                Ok(LenientExtFields(Some(fields)))
+                Ok(Some(fields))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V {
+            text_capacity: self.text_capacity,
+        })
     }
 }
 
-struct StringSeed;
+/// An extFields key, appended to the arena; yields its range.
+struct ArenaText<'a>(&'a mut String);
 
-impl<'de> DeserializeSeed<'de> for StringSeed {
-    type Value = Option<String>;
+impl<'de> DeserializeSeed<'de> for ArenaText<'_> {
+    type Value = Range<usize>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(ScalarToString)
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for ArenaText<'_> {
+    type Value = Range<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(push(self.0, v))
+    }
+}
+
+fn push(arena: &mut String, v: &str) -> Range<usize> {
+    let start = arena.len();
+    arena.push_str(v);
+    start..arena.len()
+}
+
+/// An extFields value, stringified as fastjson does ([`ScalarToString`]) into the arena;
+/// `None` for `null`.
+struct ArenaValue<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for ArenaValue<'_> {
+    type Value = Option<Range<usize>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArenaValue<'_> {
+    type Value = Option<Range<usize>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(push(self.0, v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        let start = self.0.len();
+        // Writing into a String cannot fail.
+        let _ = write!(self.0, "{v}");
+        Ok(Some(start..self.0.len()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        let start = self.0.len();
+        let _ = write!(self.0, "{v}");
+        Ok(Some(start..self.0.len()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        let text = ScalarToString.visit_f64::<E>(v)?.unwrap_or_default();
+        Ok(Some(push(self.0, &text)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(push(self.0, if v { "true" } else { "false" })))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let text = ScalarToString.visit_map(map)?.unwrap_or_default();
+        Ok(Some(push(self.0, &text)))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let text = ScalarToString.visit_seq(seq)?.unwrap_or_default();
+        Ok(Some(push(self.0, &text)))
     }
 }
 

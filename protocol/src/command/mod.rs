@@ -11,7 +11,7 @@ pub mod binary;
 mod ext_fields;
 pub mod json;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 pub use self::ext_fields::ExtFields;
 use crate::error::{CodecError, CodecResult};
@@ -188,7 +188,7 @@ impl RemotingCommand {
     }
 
     /// Set an extFields entry (and mark the map present).
-    pub fn set_ext(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+    pub fn set_ext(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> &mut Self {
         self.has_ext_fields = true;
         self.ext_fields.insert(key, value);
         self
@@ -245,22 +245,34 @@ impl RemotingCommand {
     /// Append the preamble and header for a frame whose body of `body_len` bytes the caller
     /// sends right after (zero-copy bodies). The header is serialized per `serialize_type`.
     pub fn encode_header(&self, body_len: usize, out: &mut BytesMut) -> CodecResult<()> {
+        let mut frame_head = Vec::with_capacity(256);
+        self.encode_header_to_vec(body_len, &mut frame_head)?;
+        out.extend_from_slice(&frame_head);
+        Ok(())
+    }
+
+    /// [`Self::encode_header`] into a `Vec`: the header is serialized in place, so a caller
+    /// that reuses `out` (a connection's writer) encodes without allocating. On error `out` is
+    /// left as it was.
+    pub fn encode_header_to_vec(&self, body_len: usize, out: &mut Vec<u8>) -> CodecResult<()> {
         let start = out.len();
-        out.put_bytes(0, FRAME_PREAMBLE_BYTES);
-        let mut header = Vec::with_capacity(256);
-        match self.serialize_type {
-            SerializeType::Json => json::encode_header(self, &mut header),
-            SerializeType::RocketMq => binary::encode_header(self, &mut header)?,
-        }
+        out.resize(start + FRAME_PREAMBLE_BYTES, 0);
+        let encoded = match self.serialize_type {
+            SerializeType::Json => {
+                json::encode_header(self, out);
+                Ok(())
+            }
+            SerializeType::RocketMq => binary::encode_header(self, out),
+        };
+        let header_len = out.len() - start - FRAME_PREAMBLE_BYTES;
         let mut preamble = [0u8; FRAME_PREAMBLE_BYTES];
-        if let Err(e) =
-            frame::write_preamble(&mut preamble, self.serialize_type, header.len(), body_len)
-        {
+        if let Err(e) = encoded.and_then(|()| {
+            frame::write_preamble(&mut preamble, self.serialize_type, header_len, body_len)
+        }) {
             out.truncate(start);
             return Err(e);
         }
         out[start..start + FRAME_PREAMBLE_BYTES].copy_from_slice(&preamble);
-        out.extend_from_slice(&header);
         Ok(())
     }
 
@@ -322,6 +334,31 @@ mod tests {
             RemotingCommand::decode(bytes.slice(..bytes.len() - 1)),
             Err(CodecError::FrameLengthMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn header_into_a_vec_matches_the_bytes_mut_form_and_appends() {
+        for ser in [SerializeType::Json, SerializeType::RocketMq] {
+            let mut cmd = RemotingCommand::new_request(310, ExtFields::new());
+            cmd.serialize_type = ser;
+            cmd.set_ext("b", "T").set_ext("a", "PG");
+            let mut expected = BytesMut::new();
+            cmd.encode_header(5, &mut expected).unwrap();
+            let mut out = b"prev".to_vec();
+            cmd.encode_header_to_vec(5, &mut out).unwrap();
+            assert_eq!(&out[..4], b"prev");
+            assert_eq!(&out[4..], &expected[..]);
+            let decoded =
+                RemotingCommand::decode(Bytes::from([&out[4..], &b"body!"[..]].concat())).unwrap();
+            assert_eq!(decoded.ext_fields, cmd.ext_fields);
+        }
+        // A header the binary form cannot carry leaves the buffer as it was.
+        let mut cmd = RemotingCommand::new_request(10, ExtFields::new());
+        cmd.serialize_type = SerializeType::RocketMq;
+        cmd.set_ext("k".repeat(40_000), "v");
+        let mut out = b"prev".to_vec();
+        assert!(cmd.encode_header_to_vec(0, &mut out).is_err());
+        assert_eq!(out, b"prev");
     }
 
     #[test]

@@ -108,7 +108,13 @@ impl DataPlane {
         let waiters: Rc<RefCell<WaiterMap>> = Rc::new(RefCell::new(HashMap::new()));
         let hook = Rc::clone(&waiters);
         store.set_arrival_listener(Box::new(move |topic: &str, queue_id: i32, _max: i64| {
-            let woken = hook.borrow_mut().remove(&(topic.to_string(), queue_id));
+            let mut waiters = hook.borrow_mut();
+            // Every append reports an arrival; with nobody waiting, skip building the key.
+            if waiters.is_empty() {
+                return;
+            }
+            let woken = waiters.remove(&(topic.to_string(), queue_id));
+            drop(waiters);
             for (_, tx) in woken.into_iter().flatten() {
                 // A full or closed channel means the waiter already woke or gave up.
                 let _ = tx.try_send(());

@@ -18,10 +18,11 @@
 //!
 //! Responses and broker-initiated requests go through one bounded outbound queue to the writer
 //! task. A response is a [`Reply`]: a command plus optional body parts (the store's record
-//! buffers on the pull path). The writer encodes the preamble and header
-//! (`RemotingCommand::encode_header`) into a reused buffer and sends it together with the body
-//! — the command's own body or the parts — in one non-blocking vectored `sendmsg` on the
-//! socket's descriptor ([`writev`]); nothing is concatenated in user space, so pulled records
+//! buffers on the pull path). The writer takes every reply queued when it wakes, encodes their
+//! preambles and headers (`RemotingCommand::encode_header_to_vec`) into one reused buffer and
+//! sends them with their bodies — the command's own body or the parts — in one non-blocking
+//! vectored `sendmsg` on the socket's descriptor ([`writev`]); nothing is concatenated in
+//! user space, so pulled records
 //! go from the CommitLog's buffers (in-memory tail slices or DMA read buffers) to the kernel
 //! without a copy. Short writes finish through glommio's async write path. Oneway requests
 //! never get a reply, not even an error. A connection with no inbound
@@ -433,57 +434,94 @@ fn salvage_opaque(frame: &[u8]) -> Option<(i32, bool)> {
     }
 }
 
+/// Most replies gathered into one vectored send: bounds the iovec list (pull replies add
+/// their parts) and the header bytes encoded before anything leaves.
+const WRITE_BATCH_REPLIES_MAX: usize = 128;
+
 /// Encode and write queued frames until the queue closes or the socket fails.
 ///
-/// The preamble and header are encoded into a reused buffer; the body (the command's own body,
-/// or a [`Reply`]'s parts — store buffers on the pull path) follows it in the same vectored
-/// send without being copied ([`writev::write_all_vectored`]).
+/// Every reply already queued when the writer wakes (up to [`WRITE_BATCH_REPLIES_MAX`]) leaves
+/// in one vectored send: one syscall for a burst of responses instead of one each. Preambles
+/// and headers are encoded back to back into one reused buffer; bodies (the command's own, or
+/// a [`Reply`]'s parts — store buffers on the pull path) follow their header in the same send
+/// without being copied ([`writev::write_all_vectored`], which also merges the adjacent header
+/// ranges of body-less replies into one iovec).
 async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
     fd: RawFd,
     mut writer: W,
     rx: LocalReceiver<Reply>,
 ) {
-    let mut head = BytesMut::with_capacity(SOCKET_READ_CHUNK_BYTES);
-    while let Some(reply) = rx.recv().await {
-        head.clear();
-        let body_len = reply.body_len();
-        let written = match reply.cmd.encode_header(body_len, &mut head) {
-            Ok(()) => {
-                let mut slices: Vec<&[u8]> = Vec::with_capacity(1 + reply.parts.len().max(1));
-                slices.push(&head);
-                if reply.parts.is_empty() {
-                    if let Some(body) = &reply.cmd.body {
-                        slices.push(body);
-                    }
-                } else {
-                    slices.extend(reply.parts.iter().map(|p| &**p));
-                }
-                writev::write_all_vectored(fd, &mut writer, &slices).await
+    let mut heads: Vec<u8> = Vec::with_capacity(SOCKET_READ_CHUNK_BYTES);
+    let mut batch: Vec<Reply> = Vec::with_capacity(WRITE_BATCH_REPLIES_MAX);
+    // Per reply of the batch: where its header ends in `heads`, and whether its body follows
+    // (not for the error reply that replaces an unencodable one).
+    let mut framing: Vec<(usize, bool)> = Vec::with_capacity(WRITE_BATCH_REPLIES_MAX);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < WRITE_BATCH_REPLIES_MAX {
+            // `Some(None)` (closed) ends the outer loop at its next `recv`.
+            match futures_lite::future::poll_once(rx.recv()).await {
+                Some(Some(reply)) => batch.push(reply),
+                _ => break,
             }
-            Err(e) => {
-                // A response too large for a frame: tell the client instead of going silent.
-                log_warn!("response not encodable", code = reply.cmd.code, error = e);
-                if !reply.cmd.is_response() {
-                    continue;
-                }
-                let mut resp = RemotingCommand::response_to(
-                    &RemotingCommand::default(),
-                    response_code::SYSTEM_ERROR,
-                    Some(format!("response not encodable: {e}")),
-                );
-                resp.opaque = reply.cmd.opaque;
-                head.clear();
-                if resp.encode(&mut head).is_err() {
-                    continue;
-                }
-                writev::write_all_vectored(fd, &mut writer, &[&head]).await
+        }
+        heads.clear();
+        framing.clear();
+        for reply in &batch {
+            let with_body = encode_reply_header(reply, &mut heads);
+            framing.push((heads.len(), with_body));
+        }
+        let mut slices: Vec<&[u8]> = Vec::with_capacity(batch.len() * 2);
+        let mut head_start = 0;
+        for (reply, &(head_end, with_body)) in batch.iter().zip(&framing) {
+            if head_end > head_start {
+                slices.push(&heads[head_start..head_end]);
             }
-        };
+            head_start = head_end;
+            if !with_body {
+                continue;
+            }
+            if reply.parts.is_empty() {
+                if let Some(body) = &reply.cmd.body {
+                    slices.push(body);
+                }
+            } else {
+                slices.extend(reply.parts.iter().map(|p| &**p));
+            }
+        }
+        let written = writev::write_all_vectored(fd, &mut writer, &slices).await;
+        drop(slices);
+        batch.clear();
         if written.is_err() {
             return;
         }
+        // An odd huge header (a long remark) must not pin its buffer for the connection's life.
+        if heads.capacity() > 4 * SOCKET_READ_CHUNK_BYTES {
+            heads = Vec::with_capacity(SOCKET_READ_CHUNK_BYTES);
+        }
     }
     let _ = writer.close().await;
+}
+
+/// Append `reply`'s preamble and header to `heads`. Returns whether its body follows. A
+/// response too large for a frame is replaced by a SYSTEM_ERROR reply (no body), so the client
+/// hears about it instead of waiting; an unencodable request (a push) is dropped.
+fn encode_reply_header(reply: &Reply, heads: &mut Vec<u8>) -> bool {
+    let Err(e) = reply.cmd.encode_header_to_vec(reply.body_len(), heads) else {
+        return true;
+    };
+    log_warn!("response not encodable", code = reply.cmd.code, error = e);
+    if reply.cmd.is_response() {
+        let mut resp = RemotingCommand::response_to(
+            &RemotingCommand::default(),
+            response_code::SYSTEM_ERROR,
+            Some(format!("response not encodable: {e}")),
+        );
+        resp.opaque = reply.cmd.opaque;
+        // A remark-only header always fits; if not, the reply is dropped like a push.
+        let _ = resp.encode_header_to_vec(0, heads);
+    }
+    false
 }
 
 /// Bind a listener (SO_REUSEPORT, so every shard can bind the same port).

@@ -6,8 +6,11 @@
 //!   topic table (auto-creating the topic from `TBW102` on the control-plane shard when
 //!   allowed), the queue choice (random for `queueId < 0`), the `%RETRY%` to `%DLQ%` redirect,
 //!   the stored properties (`CLUSTER` added, `WAIT` dropped for single messages as 4.9.8
-//!   does) and the born host; then it forwards an internal append to the queue's owner shard;
-//! - [`append`] runs on the owner shard: it stores the message(s) and builds the reply
+//!   does) and the born host; then it stores on this shard when it owns the queue, or
+//!   forwards an internal append to the queue's owner shard;
+//! - [`append`] runs on the owner shard for a forwarded send; it and the local path share one
+//!   store step, which stores the message(s) (`append_one` for a single message, no vectors)
+//!   and builds the reply
 //!   (offset msgIds comma-joined for a batch, queue id and first queue offset, `MSG_REGION`
 //!   and `TRACE_ON`). A FLUSH_DISK_TIMEOUT reply still means the message is stored.
 //!
@@ -23,6 +26,7 @@ use rmq_protocol::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use rmq_protocol::message::{batch, id, properties, sysflag};
 use rmq_protocol::RemotingCommand;
 
+use crate::broker::data::DataPlane;
 use crate::broker::dispatch::internal;
 use crate::broker::schedule;
 use crate::broker::topics::{validate_topic_name, DLQ_TOPIC_PREFIX, RETRY_TOPIC_PREFIX};
@@ -114,25 +118,79 @@ pub struct AppendRequest {
 
 impl AppendRequest {
     /// The internal APPEND request carrying `template`'s body, opaque and serialize type.
+    /// Built field by field: the template's own extFields and remark are not needed, and
+    /// numbers are written into the map's arena without temporary strings.
     pub fn into_command(self, template: &RemotingCommand) -> RemotingCommand {
-        let mut req = template.clone();
-        req.code = internal::APPEND;
-        req.ext_fields = rmq_protocol::ExtFields::new();
-        req.ext_fields.insert(key::TOPIC, self.topic);
-        req.ext_fields
-            .insert(key::QUEUE_ID, self.queue_id.to_string());
-        req.ext_fields
-            .insert(key::SYS_FLAG, self.sys_flag.to_string());
-        req.ext_fields
-            .insert(key::BORN_TIMESTAMP, self.born_timestamp.to_string());
-        req.ext_fields.insert(key::FLAG, self.flag.to_string());
-        req.ext_fields.insert(key::PROPERTIES, self.properties);
-        req.ext_fields
-            .insert(key::RECONSUME_TIMES, self.reconsume_times.to_string());
-        req.ext_fields.insert(key::BATCH, self.batch.to_string());
-        req.ext_fields
-            .insert(key::BORN_HOST, self.born_host.to_string());
-        req
+        let mut ext = rmq_protocol::ExtFields::with_capacities(
+            9,
+            self.topic.len() + self.properties.len() + 128,
+        );
+        ext.insert(key::TOPIC, &self.topic);
+        ext.insert_display(key::QUEUE_ID, self.queue_id);
+        ext.insert_display(key::SYS_FLAG, self.sys_flag);
+        ext.insert_display(key::BORN_TIMESTAMP, self.born_timestamp);
+        ext.insert_display(key::FLAG, self.flag);
+        ext.insert(key::PROPERTIES, &self.properties);
+        ext.insert_display(key::RECONSUME_TIMES, self.reconsume_times);
+        ext.insert_display(key::BATCH, self.batch);
+        ext.insert_display(key::BORN_HOST, self.born_host);
+        RemotingCommand {
+            code: internal::APPEND,
+            language: template.language,
+            version: template.version,
+            opaque: template.opaque,
+            flag: template.flag,
+            remark: None,
+            ext_fields: ext,
+            has_ext_fields: true,
+            serialize_type: template.serialize_type,
+            body: template.body.clone(),
+        }
+    }
+
+    fn view(&self) -> AppendView<'_> {
+        AppendView {
+            topic: &self.topic,
+            queue_id: self.queue_id,
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            flag: self.flag,
+            properties: &self.properties,
+            reconsume_times: self.reconsume_times,
+            batch: self.batch,
+            born_host: self.born_host,
+        }
+    }
+}
+
+/// An append as the owner shard stores it, borrowed from an [`AppendRequest`] (the receiving
+/// shard owns the queue) or from an internal APPEND command (forwarded over the mesh).
+struct AppendView<'a> {
+    topic: &'a str,
+    queue_id: i32,
+    sys_flag: i32,
+    born_timestamp: i64,
+    flag: i32,
+    properties: &'a str,
+    reconsume_times: i32,
+    batch: bool,
+    born_host: std::net::SocketAddr,
+}
+
+impl<'a> AppendView<'a> {
+    /// Read an internal APPEND command; `None` if a field is missing or malformed.
+    fn of_command(cmd: &'a RemotingCommand) -> Option<Self> {
+        Some(AppendView {
+            topic: cmd.ext_fields.get(key::TOPIC)?,
+            queue_id: field(cmd, key::QUEUE_ID)?,
+            sys_flag: field(cmd, key::SYS_FLAG)?,
+            born_timestamp: field(cmd, key::BORN_TIMESTAMP)?,
+            flag: field(cmd, key::FLAG)?,
+            properties: cmd.ext_fields.get(key::PROPERTIES).unwrap_or_default(),
+            reconsume_times: field(cmd, key::RECONSUME_TIMES)?,
+            batch: field(cmd, key::BATCH)?,
+            born_host: field(cmd, key::BORN_HOST)?,
+        })
     }
 }
 
@@ -299,12 +357,19 @@ pub async fn front(
         u32::try_from(append.queue_id).unwrap_or(0),
         broker.shard.count,
     );
-    let req = append.into_command(&cmd);
-    match broker
-        .shard
-        .call_shard(owner, ServiceKind::Broker, conn.clone(), req)
-        .await
-    {
+    let answer = if owner == broker.shard.id {
+        // This shard owns the queue: store directly, without an internal command to build
+        // and parse back.
+        let body = cmd.body.as_deref().unwrap_or_default();
+        Ok(Some(store(broker, &cmd, &append.view(), body).await))
+    } else {
+        let req = append.into_command(&cmd);
+        broker
+            .shard
+            .call_shard(owner, ServiceKind::Broker, conn.clone(), req)
+            .await
+    };
+    match answer {
         Ok(Some(mut resp)) => {
             resp.opaque = cmd.opaque;
             resp.serialize_type = cmd.serialize_type;
@@ -312,7 +377,7 @@ pub async fn front(
             // stored in a schedule queue.
             if resp.code == response_code::SUCCESS || resp.code == response_code::FLUSH_DISK_TIMEOUT
             {
-                resp.ext_fields.insert("queueId", queue_id.to_string());
+                resp.ext_fields.insert_display("queueId", queue_id);
             }
             resp
         }
@@ -361,94 +426,86 @@ fn disk_full_remark(used_ratio: Option<f64>) -> String {
     )
 }
 
-/// The owner shard's half: store and answer.
+/// The owner shard's half of a forwarded send: store and answer.
 pub async fn append(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
-    let Some(data) = broker.data().await else {
-        return error(cmd, response_code::SERVICE_NOT_AVAILABLE, "store not open");
-    };
-    let (
-        Some(topic),
-        Some(queue_id),
-        Some(sys_flag),
-        Some(born_timestamp),
-        Some(flag),
-        Some(reconsume_times),
-        Some(batch),
-        Some(born_host),
-    ) = (
-        cmd.ext_fields.get(key::TOPIC),
-        field::<i32>(cmd, key::QUEUE_ID),
-        field::<i32>(cmd, key::SYS_FLAG),
-        field::<i64>(cmd, key::BORN_TIMESTAMP),
-        field::<i32>(cmd, key::FLAG),
-        field::<i32>(cmd, key::RECONSUME_TIMES),
-        field::<bool>(cmd, key::BATCH),
-        field::<std::net::SocketAddr>(cmd, key::BORN_HOST),
-    )
-    else {
+    let Some(view) = AppendView::of_command(cmd) else {
         return error(
             cmd,
             response_code::SYSTEM_ERROR,
             "malformed internal append",
         );
     };
-    let props = cmd.ext_fields.get(key::PROPERTIES).unwrap_or_default();
-    let body = cmd.body.as_deref().unwrap_or_default();
+    store(broker, cmd, &view, cmd.body.as_deref().unwrap_or_default()).await
+}
+
+/// Store `a` (with `body`, a batch body when `a.batch`) on this shard, the queue's owner, and
+/// build the reply to `cmd`. A single message goes through the store's `append_one` (no
+/// input or outcome vectors); its reply fields are written into the extFields arena without
+/// temporary strings.
+async fn store(
+    broker: &Broker,
+    cmd: &RemotingCommand,
+    a: &AppendView<'_>,
+    body: &[u8],
+) -> RemotingCommand {
+    let Some(data) = broker.data().await else {
+        return error(cmd, response_code::SERVICE_NOT_AVAILABLE, "store not open");
+    };
     let base = MessageInput {
-        topic,
-        queue_id,
-        flag,
-        sys_flag,
-        born_timestamp,
-        born_host,
-        reconsume_times,
+        topic: a.topic,
+        queue_id: a.queue_id,
+        flag: a.flag,
+        sys_flag: a.sys_flag,
+        born_timestamp: a.born_timestamp,
+        born_host: a.born_host,
+        reconsume_times: a.reconsume_times,
         prepared_transaction_offset: 0,
         body,
-        properties: props,
+        properties: a.properties,
     };
-    let inputs: Vec<MessageInput<'_>> = if batch {
-        match batch::decode_batch(body) {
-            Ok(entries) if !entries.is_empty() => entries
-                .iter()
-                .map(|e| MessageInput {
-                    flag: e.flag,
-                    body: e.body,
-                    properties: e.properties,
-                    ..base
-                })
-                .collect(),
-            Ok(_) => return error(cmd, response_code::MESSAGE_ILLEGAL, "empty batch"),
-            Err(e) => return error(cmd, response_code::MESSAGE_ILLEGAL, &e.to_string()),
+    if !a.batch {
+        let outcome = match data.store.append_one(&base).await {
+            Ok(o) => o,
+            Err(e) => return append_error(cmd, &data, e),
+        };
+        data.traffic.record_put(1);
+        let mut resp = RemotingCommand::response_to(cmd, put_status_code(outcome.status), None);
+        let p = outcome.placement;
+        let ext = &mut resp.ext_fields;
+        *ext = rmq_protocol::ExtFields::with_capacities(6, 160);
+        ext.insert(
+            "msgId",
+            id::encode_offset_msg_id(data.store_host, p.physical_offset),
+        );
+        ext.insert_display("queueId", a.queue_id);
+        ext.insert_display("queueOffset", p.queue_offset);
+        if let Some(uniq) = properties::get(a.properties, "UNIQ_KEY") {
+            ext.insert("transactionId", uniq);
         }
-    } else {
-        vec![base]
+        ext.insert("MSG_REGION", &broker.config.region_id);
+        ext.insert_display("TRACE_ON", broker.config.trace_on);
+        resp.has_ext_fields = true;
+        return resp;
+    }
+    let inputs: Vec<MessageInput<'_>> = match batch::decode_batch(body) {
+        Ok(entries) if !entries.is_empty() => entries
+            .iter()
+            .map(|e| MessageInput {
+                flag: e.flag,
+                body: e.body,
+                properties: e.properties,
+                ..base
+            })
+            .collect(),
+        Ok(_) => return error(cmd, response_code::MESSAGE_ILLEGAL, "empty batch"),
+        Err(e) => return error(cmd, response_code::MESSAGE_ILLEGAL, &e.to_string()),
     };
     let outcome = match data.store.append(&inputs).await {
         Ok(o) => o,
-        Err(AppendError::DiskFull(_)) => {
-            return error(
-                cmd,
-                response_code::SERVICE_NOT_AVAILABLE,
-                &disk_full_remark(data.store.disk_used_ratio()),
-            );
-        }
-        Err(e) => {
-            let code = match e {
-                AppendError::MessageIllegal(_) => response_code::MESSAGE_ILLEGAL,
-                AppendError::Fenced(_) | AppendError::ShuttingDown | AppendError::DiskFull(_) => {
-                    response_code::SERVICE_NOT_AVAILABLE
-                }
-                AppendError::WriteFailed(_) => response_code::SYSTEM_ERROR,
-            };
-            return error(cmd, code, &e.to_string());
-        }
+        Err(e) => return append_error(cmd, &data, e),
     };
     data.traffic
         .record_put(u64::try_from(outcome.placements.len()).unwrap_or(0));
-    let code = match outcome.status {
-        PutStatus::PutOk => response_code::SUCCESS,
-        PutStatus::FlushDiskTimeout => response_code::FLUSH_DISK_TIMEOUT,
-    };
     let msg_id = outcome
         .placements
         .iter()
@@ -456,25 +513,46 @@ pub async fn append(broker: &Broker, cmd: &RemotingCommand) -> RemotingCommand {
         .collect::<Vec<_>>()
         .join(",");
     let queue_offset = outcome.placements.first().map_or(0, |p| p.queue_offset);
-    let transaction_id = if batch {
-        None
-    } else {
-        properties::get(props, "UNIQ_KEY").map(str::to_string)
-    };
-    let mut resp =
-        RemotingCommand::response_to(cmd, code, None).with_header(&SendMessageResponseHeader {
+    let mut resp = RemotingCommand::response_to(cmd, put_status_code(outcome.status), None)
+        .with_header(&SendMessageResponseHeader {
             msg_id,
-            queue_id,
+            queue_id: a.queue_id,
             queue_offset,
-            transaction_id,
+            transaction_id: None,
             batch_uniq_id: None,
             recall_handle: None,
         });
     resp.ext_fields
-        .insert("MSG_REGION", broker.config.region_id.clone());
+        .insert("MSG_REGION", &broker.config.region_id);
     resp.ext_fields
-        .insert("TRACE_ON", broker.config.trace_on.to_string());
+        .insert_display("TRACE_ON", broker.config.trace_on);
     resp
+}
+
+fn put_status_code(status: PutStatus) -> i32 {
+    match status {
+        PutStatus::PutOk => response_code::SUCCESS,
+        PutStatus::FlushDiskTimeout => response_code::FLUSH_DISK_TIMEOUT,
+    }
+}
+
+/// The reply to a refused append.
+fn append_error(cmd: &RemotingCommand, data: &DataPlane, e: AppendError) -> RemotingCommand {
+    if let AppendError::DiskFull(_) = e {
+        return error(
+            cmd,
+            response_code::SERVICE_NOT_AVAILABLE,
+            &disk_full_remark(data.store.disk_used_ratio()),
+        );
+    }
+    let code = match e {
+        AppendError::MessageIllegal(_) => response_code::MESSAGE_ILLEGAL,
+        AppendError::Fenced(_) | AppendError::ShuttingDown | AppendError::DiskFull(_) => {
+            response_code::SERVICE_NOT_AVAILABLE
+        }
+        AppendError::WriteFailed(_) => response_code::SYSTEM_ERROR,
+    };
+    error(cmd, code, &e.to_string())
 }
 
 #[cfg(test)]
