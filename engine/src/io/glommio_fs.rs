@@ -114,8 +114,12 @@ impl Storage for GlommioStorage {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
+        // Free = unallocated blocks (`f_bfree`), as Java's `File.getFreeSpace` that upstream's
+        // disk ratios use, not `f_bavail`: on a file system with many reserved blocks the
+        // latter can make a quarter-full disk look 90% full and start forced deletion of
+        // unexpired segments.
         #[allow(clippy::cast_precision_loss)] // a ratio: precision loss is irrelevant
-        let (total, free) = (stat.f_blocks as f64, stat.f_bavail as f64);
+        let (total, free) = (stat.f_blocks as f64, stat.f_bfree as f64);
         if total <= 0.0 {
             return Ok(0.0);
         }

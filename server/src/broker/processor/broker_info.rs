@@ -23,7 +23,8 @@ use crate::wire::{error, response_code, success, system_busy};
 /// `MQVersion.Version` name of the version we announce.
 const BROKER_VERSION_DESC: &str = "V4_9_8";
 
-/// Total and free bytes of the file system holding `path` (or its nearest existing ancestor).
+/// Total and free bytes of the file system holding `path` (or its nearest existing ancestor);
+/// free is unallocated (`f_bfree`), as Java's `File.getFreeSpace` behind upstream's ratios.
 fn disk_space(path: &Path) -> Option<(u64, u64)> {
     let mut p = path;
     while !p.exists() {
@@ -41,7 +42,7 @@ fn disk_space(path: &Path) -> Option<(u64, u64)> {
     let frsize = st.f_frsize;
     Some((
         st.f_blocks.saturating_mul(frsize),
-        st.f_bavail.saturating_mul(frsize),
+        st.f_bfree.saturating_mul(frsize),
     ))
 }
 
