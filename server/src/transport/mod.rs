@@ -73,8 +73,14 @@ pub struct Connection {
     pub peer: SocketAddr,
     /// Our local port (the broker's main or VIP port).
     pub local_port: u16,
-    /// Frames for the writer task.
+    /// Frames for the writer task. The channel grows on demand (a bounded glommio channel
+    /// allocates its whole capacity up front: ~700 KB for the default in-flight limit, per
+    /// connection, which 2,000 idle connections turned into gigabytes); `outbound_room`
+    /// bounds it instead.
     outbound: LocalSender<Reply>,
+    /// Free slots of `outbound`: taken by whoever queues a reply, given back by the writer
+    /// as it takes replies off the queue.
+    outbound_room: Rc<glommio::sync::Semaphore>,
     /// Requests of this connection being processed.
     in_flight: Cell<usize>,
 }
@@ -83,13 +89,25 @@ impl Connection {
     /// Queue a broker-initiated request (e.g. NOTIFY_CONSUMER_IDS_CHANGED). Returns false when
     /// the queue is full or the connection is gone; such pushes are hints and may be dropped.
     pub fn try_push(&self, cmd: RemotingCommand) -> bool {
-        self.outbound.try_send(Reply::from(cmd)).is_ok()
+        if !matches!(self.outbound_room.try_acquire(1), Ok(true)) {
+            return false;
+        }
+        let sent = self.outbound.try_send(Reply::from(cmd)).is_ok();
+        if !sent {
+            self.outbound_room.signal(1);
+        }
+        sent
     }
 
     /// Queue a response, waiting for room (the queue drains as the writer sends).
     async fn respond(&self, reply: impl Into<Reply>) {
         // A closed queue means the writer died with the socket; nothing left to tell.
-        let _ = self.outbound.send(reply.into()).await;
+        if self.outbound_room.acquire(1).await.is_err() {
+            return;
+        }
+        if self.outbound.try_send(reply.into()).is_err() {
+            self.outbound_room.signal(1);
+        }
     }
 }
 
@@ -152,17 +170,24 @@ async fn run_connection<S: Service>(shard: Rc<Shard>, service: Rc<S>, stream: Tc
         .runtime
         .connection_in_flight_requests_max
         .saturating_add(CONNECTION_PUSH_QUEUE_CAPACITY);
-    let (tx, rx) = local_channel::new_bounded(capacity);
+    let (tx, rx) = local_channel::new_unbounded();
+    let room = Rc::new(glommio::sync::Semaphore::new(capacity as u64));
     let conn = Rc::new(Connection {
         id: shard.next_connection_id(),
         shard: shard.id,
         peer,
         local_port,
         outbound: tx,
+        outbound_room: Rc::clone(&room),
         in_flight: Cell::new(0),
     });
     shard.register_connection(Rc::clone(&conn));
-    glommio::spawn_local(write_loop(fd, writer, rx)).detach();
+    glommio::spawn_local(async move {
+        write_loop(fd, writer, rx, &room).await;
+        // Nothing will drain the queue any more: wake and fail whoever waits for room.
+        room.close();
+    })
+    .detach();
 
     let reason = futures_lite::future::or(read_loop(&shard, &service, &conn, reader), async {
         shard.stopping().await;
@@ -450,12 +475,14 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
     fd: RawFd,
     mut writer: W,
     rx: LocalReceiver<Reply>,
+    room: &glommio::sync::Semaphore,
 ) {
-    let mut heads: Vec<u8> = Vec::with_capacity(SOCKET_READ_CHUNK_BYTES);
-    let mut batch: Vec<Reply> = Vec::with_capacity(WRITE_BATCH_REPLIES_MAX);
+    // Grown on first use: an idle connection (there may be thousands) holds none of them.
+    let mut heads: Vec<u8> = Vec::new();
+    let mut batch: Vec<Reply> = Vec::new();
     // Per reply of the batch: where its header ends in `heads`, and whether its body follows
     // (not for the error reply that replaces an unencodable one).
-    let mut framing: Vec<(usize, bool)> = Vec::with_capacity(WRITE_BATCH_REPLIES_MAX);
+    let mut framing: Vec<(usize, bool)> = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < WRITE_BATCH_REPLIES_MAX {
@@ -465,6 +492,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
                 _ => break,
             }
         }
+        room.signal(batch.len() as u64);
         heads.clear();
         framing.clear();
         for reply in &batch {
