@@ -43,6 +43,17 @@ fn send_v2(
     extra: &[(&str, &str)],
 ) -> RemotingCommand {
     let props = properties::encode([("TAGS", tag), ("WAIT", "true")]);
+    send_v2_with_properties(topic, queue_id, body, &props, extra)
+}
+
+/// A SEND_MESSAGE_V2 request with the given properties string.
+fn send_v2_with_properties(
+    topic: &str,
+    queue_id: i32,
+    body: &[u8],
+    props: &str,
+    extra: &[(&str, &str)],
+) -> RemotingCommand {
     let q = queue_id.to_string();
     let mut fields = vec![
         ("a", "PG"),
@@ -53,7 +64,7 @@ fn send_v2(
         ("f", "0"),
         ("g", "1700000000000"),
         ("h", "0"),
-        ("i", props.as_str()),
+        ("i", props),
     ];
     fields.extend_from_slice(extra);
     request(request_code::SEND_MESSAGE_V2, &fields).with_body(body.to_vec())
@@ -692,21 +703,7 @@ fn send_delayed(topic: &str, body: &[u8], level: &str, uniq: &str) -> RemotingCo
         ("UNIQ_KEY", uniq),
         ("WAIT", "true"),
     ]);
-    request(
-        request_code::SEND_MESSAGE_V2,
-        &[
-            ("a", "PG"),
-            ("b", topic),
-            ("c", "TBW102"),
-            ("d", "4"),
-            ("e", "0"),
-            ("f", "0"),
-            ("g", "1700000000000"),
-            ("h", "0"),
-            ("i", props.as_str()),
-        ],
-    )
-    .with_body(body.to_vec())
+    send_v2_with_properties(topic, 0, body, &props, &[])
 }
 
 /// The records of `topic` queue 0 from `offset`, waiting (bounded) until there are `n`.
@@ -745,24 +742,9 @@ fn delayed_messages_wait_their_level_then_reach_their_queue_once_across_a_restar
         &mut batch,
     )
     .unwrap();
-    let r = c.call(
-        request(
-            request_code::SEND_BATCH_MESSAGE,
-            &[
-                ("a", "PG"),
-                ("b", "Later"),
-                ("c", "TBW102"),
-                ("d", "4"),
-                ("e", "0"),
-                ("f", "0"),
-                ("g", "1700000000000"),
-                ("h", "0"),
-                ("i", props.as_str()),
-                ("m", "true"),
-            ],
-        )
-        .with_body(batch),
-    );
+    let mut delayed_batch = send_v2_with_properties("Later", 0, &batch, &props, &[("m", "true")]);
+    delayed_batch.code = request_code::SEND_BATCH_MESSAGE;
+    let r = c.call(delayed_batch);
     assert_eq!(r.code, response_code::MESSAGE_ILLEGAL, "{:?}", r.remark);
 
     let delivered = wait_for_records(&mut c, "Later", 1);
