@@ -1414,10 +1414,7 @@ async fn scrub_after_rollback<S: Storage>(
     let mut pos = first_page;
     let mut written: Vec<Rc<S::File>> = Vec::new();
     while pos < to {
-        let base = pos - pos % seg_size;
-        let piece_end = to
-            .min(base + seg_size)
-            .min(pos + FLUSH_WRITE_BYTES_MAX as u64);
+        let (base, piece_end) = write_piece_bounds(pos, to, seg_size);
         let file = inner
             .state
             .borrow()
@@ -1823,6 +1820,16 @@ async fn sync_log<S: Storage>(inner: &Inner<S>) -> Result<(), String> {
     Ok(())
 }
 
+/// The segment base holding `pos` and where the write starting at `pos` ends: at `end`, the
+/// segment's end or [`FLUSH_WRITE_BYTES_MAX`] further, whichever comes first.
+fn write_piece_bounds(pos: u64, end: u64, seg_size: u64) -> (u64, u64) {
+    let base = pos - pos % seg_size;
+    let piece_end = end
+        .min(base + seg_size)
+        .min(pos + FLUSH_WRITE_BYTES_MAX as u64);
+    (base, piece_end)
+}
+
 /// Write one round's bytes with aligned DMA writes of up to [`FLUSH_WRITE_BYTES_MAX`], all in
 /// flight together. Returns the segments it touched.
 async fn write_round<S: Storage>(
@@ -1850,10 +1857,7 @@ async fn write_round<S: Storage>(
     let mut touched = Vec::new();
     let mut pos = w_start;
     while pos < end {
-        let base = pos - pos % seg_size;
-        let piece_end = end
-            .min(base + seg_size)
-            .min(pos + FLUSH_WRITE_BYTES_MAX as u64);
+        let (base, piece_end) = write_piece_bounds(pos, end, seg_size);
         let file = files
             .iter()
             .find(|(b, _)| *b == base)
