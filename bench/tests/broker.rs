@@ -6,28 +6,14 @@
 //! directory; if it is not built yet the test builds it with the same cargo. Every process is
 //! killed when the test ends (also on failure) and every step is bounded in time.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BENCH: &str = env!("CARGO_BIN_EXE_rmq-bench");
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use common::{bench, free_port, summary, Process, BENCH};
 
 /// A port P with P - 2 free as well (the broker also listens on the VIP port P - 2).
 fn free_broker_port() -> u16 {
@@ -73,39 +59,6 @@ fn wait_for_port(process: &mut Process, port: u16) -> bool {
         std::thread::sleep(Duration::from_millis(25));
     }
     process.0.try_wait().expect("wait").is_none()
-}
-
-fn bench(args: &[&str], limit: Duration) -> (bool, String) {
-    let mut child = Command::new(BENCH)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start rmq-bench");
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let out = child.wait_with_output().expect("output");
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            return (status.success(), text);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("rmq-bench {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn summary(out: &str) -> serde_json::Value {
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON line in:\n{out}"));
-    serde_json::from_str(line).expect("summary is JSON")
 }
 
 /// A standalone broker on free ports: (process, NameServer address, broker address, store).

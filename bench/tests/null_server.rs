@@ -5,27 +5,16 @@
 //! Every process started here is killed at the end of its test (also on failure), and every
 //! run is bounded by a message count and by `timeout`.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BENCH: &str = env!("CARGO_BIN_EXE_rmq-bench");
+use common::{free_port, summary, Process, BENCH};
 
-/// Kills the child when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Run rmq-bench with `args`, at most 60 s.
+fn bench(args: &[&str]) -> (bool, String) {
+    common::bench(args, Duration::from_secs(60))
 }
 
 /// Start the null-server on a free port. A port found free can be taken by another process
@@ -61,40 +50,6 @@ fn start_null_server() -> (Process, String) {
         }
     }
     panic!("null-server did not start on any of 8 ports");
-}
-
-/// Run rmq-bench with `args` (at most 60 s) and return stdout.
-fn bench(args: &[&str]) -> (bool, String) {
-    let mut child = Command::new(BENCH)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start rmq-bench");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let out = child.wait_with_output().expect("output");
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            return (status.success(), text);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("rmq-bench {args:?} did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn summary(out: &str) -> serde_json::Value {
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON line in:\n{out}"));
-    serde_json::from_str(line).expect("summary is JSON")
 }
 
 #[test]
