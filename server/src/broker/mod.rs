@@ -303,6 +303,16 @@ impl Broker {
         });
     }
 
+    /// A connection identity for requests the broker sends itself to other shards (no socket
+    /// behind it: pushes addressed to it are dropped).
+    pub fn internal_connection(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            id: self.shard.next_connection_id(),
+            shard: self.shard.id,
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+
     /// Wait until this shard holds a snapshot of the control plane, so that it never answers
     /// a client from the empty one it starts with (a send or pull would get TOPIC_NOT_EXIST
     /// for a topic that exists). A snapshot broadcast before this shard registered its broker
@@ -334,11 +344,7 @@ impl Broker {
                 asked_at = std::time::Instant::now();
                 let ask =
                     RemotingCommand::new_request(dispatch::internal::REPUBLISH, ExtFields::new());
-                let conn = ConnectionInfo {
-                    id: self.shard.next_connection_id(),
-                    shard: self.shard.id,
-                    peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                };
+                let conn = self.internal_connection();
                 let _ = self.shard.call_owner(ServiceKind::Broker, conn, ask).await;
             }
         }

@@ -304,12 +304,8 @@ fn now_ms() -> i64 {
 async fn deliver_level(broker: Rc<Broker>, progress: Rc<Progress>, level: i32, delay: Duration) {
     let queue_id = level - 1;
     let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-    // A synthetic connection for the appends this task asks other shards to do.
-    let conn = ConnectionInfo {
-        id: broker.shard.next_connection_id(),
-        shard: broker.shard.id,
-        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-    };
+    // The identity of the appends this task asks other shards to do.
+    let conn = broker.internal_connection();
     let mut offset = progress.get(level);
     let mut failure_logged = false;
     while !broker.shard.is_stopping() {
