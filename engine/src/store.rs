@@ -332,13 +332,25 @@ fn is_prepared_or_rollback(sys_flag: i32) -> bool {
 
 /// The keys a record is indexed by (`topic#UNIQ_KEY`, `topic#k` for each of KEYS).
 pub(crate) fn index_keys(topic: &str, props: &str, mut each: impl FnMut(&str)) {
-    let mut key = String::with_capacity(topic.len() + 33);
+    // One key buffer per thread (every shard runs on its own): no allocation per record.
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    KEY.with(|key| match key.try_borrow_mut() {
+        Ok(mut key) => index_keys_into(&mut key, topic, props, &mut each),
+        // Re-entered from `each` (never today): fall back to a fresh buffer.
+        Err(_) => index_keys_into(&mut String::new(), topic, props, &mut each),
+    });
+}
+
+fn index_keys_into(key: &mut String, topic: &str, props: &str, each: &mut impl FnMut(&str)) {
+    key.clear();
     if let Some(uniq) = properties::get(props, keys::UNIQ_KEY) {
         if !uniq.is_empty() {
             key.push_str(topic);
             key.push('#');
             key.push_str(uniq);
-            each(&key);
+            each(key);
         }
     }
     if let Some(ks) = properties::get(props, keys::KEYS) {
@@ -347,7 +359,7 @@ pub(crate) fn index_keys(topic: &str, props: &str, mut each: impl FnMut(&str)) {
             key.push_str(topic);
             key.push('#');
             key.push_str(k);
-            each(&key);
+            each(key);
         }
     }
 }

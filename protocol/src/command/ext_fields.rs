@@ -73,7 +73,7 @@ impl ExtFields {
         let text = self.text.as_bytes();
         let key = key.as_bytes();
         self.entries
-            .binary_search_by(|e| text[e.key.clone()].cmp(key))
+            .binary_search_by(|e| short_key_cmp(&text[e.key.clone()], key))
     }
 
     /// The value of `key`, if present.
@@ -109,9 +109,17 @@ impl ExtFields {
     /// Insert or replace, with the value's `Display` text written straight into the arena
     /// (numbers, booleans, addresses: no temporary `String`).
     pub fn insert_display(&mut self, key: &str, value: impl fmt::Display) {
-        let mark = self.text.len();
         // Writing into a String cannot fail.
-        let _ = write!(self.text, "{value}");
+        self.insert_with(key, |text| {
+            let _ = write!(text, "{value}");
+        });
+    }
+
+    /// Insert or replace, with the value written by `write` straight into the arena (it must
+    /// only append).
+    pub fn insert_with(&mut self, key: &str, write: impl FnOnce(&mut String)) {
+        let mark = self.text.len();
+        write(&mut self.text);
         let value = mark..self.text.len();
         match self.position(key) {
             Ok(i) => {
@@ -232,6 +240,18 @@ impl ExtFields {
         self.text = text;
         self.stale_bytes = 0;
     }
+}
+
+/// `a.cmp(b)` for the short keys headers use (often one letter): an inline loop instead of a
+/// `memcmp` call per comparison.
+#[inline]
+fn short_key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 impl fmt::Debug for ExtFields {

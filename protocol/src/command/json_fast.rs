@@ -119,7 +119,8 @@ impl<'a> Parser<'a> {
     fn ext_fields(&mut self) -> Option<ExtFields> {
         self.expect(b'{')?;
         // The header's length bounds the texts (escapes only shrink them).
-        let mut fields = ExtFields::with_capacities(16, self.text.len() - self.at);
+        // No entry capacity: `commit_all` takes over the vector built below.
+        let mut fields = ExtFields::with_capacities(0, self.text.len() - self.at);
         self.skip_whitespace();
         if self.peek()? == b'}' {
             self.at += 1;

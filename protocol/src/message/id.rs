@@ -65,10 +65,16 @@ fn invalid(reason: String) -> CodecError {
 /// The offset message id of the record at `physical_offset` stored by `store_host`.
 pub fn encode_offset_msg_id(store_host: SocketAddr, physical_offset: i64) -> String {
     let mut out = String::with_capacity(OFFSET_MSG_ID_V6_CHARS);
-    push_ip(&mut out, store_host.ip());
-    push_hex(&mut out, &i32::from(store_host.port()).to_be_bytes());
-    push_hex(&mut out, &physical_offset.to_be_bytes());
+    write_offset_msg_id(&mut out, store_host, physical_offset);
     out
+}
+
+/// Append the offset message id of [`encode_offset_msg_id`] to `out` (no allocation of its
+/// own: the send reply writes it straight into its extFields).
+pub fn write_offset_msg_id(out: &mut String, store_host: SocketAddr, physical_offset: i64) {
+    push_ip(out, store_host.ip());
+    push_hex(out, &i32::from(store_host.port()).to_be_bytes());
+    push_hex(out, &physical_offset.to_be_bytes());
 }
 
 /// Decode an offset message id into the store host and the `CommitLog` physical offset.

@@ -18,6 +18,7 @@
 //! `"batch":"1"` parses as false (as Java's `Boolean.parseBoolean`) and is stored as ONE
 //! message (real-clients.md Q4).
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use rmq_engine::{AppendError, MessageInput, PutStatus};
@@ -252,26 +253,35 @@ pub async fn front(
             &format!("batch request does not support retry group {}", h.topic),
         );
     }
-    let Ok(topic_cfg) = find_or_create_topic(
-        broker,
-        conn,
-        &h.topic,
-        &h.default_topic,
-        h.default_topic_queue_nums,
-    )
-    .await
-    else {
-        return busy(&cmd);
-    };
-    let Some(mut topic_cfg) = topic_cfg else {
-        return error(
-            &cmd,
-            response_code::TOPIC_NOT_EXIST,
-            &format!(
-                "topic[{}] not exist, apply first please!{FAQ_SUGGESTION}",
-                h.topic
-            ),
-        );
+    // The topic's config is borrowed from the shard's snapshot (no clone per send); only a
+    // topic this shard does not know yet is asked for (and auto-created) by the owner.
+    let snapshot = broker.snapshot();
+    let mut topic_cfg: Cow<'_, TopicConfig> = match snapshot.topics.get(h.topic.as_str()) {
+        Some(cfg) => Cow::Borrowed(cfg),
+        None => {
+            let Ok(found) = find_or_create_topic(
+                broker,
+                conn,
+                &h.topic,
+                &h.default_topic,
+                h.default_topic_queue_nums,
+            )
+            .await
+            else {
+                return busy(&cmd);
+            };
+            let Some(cfg) = found else {
+                return error(
+                    &cmd,
+                    response_code::TOPIC_NOT_EXIST,
+                    &format!(
+                        "topic[{}] not exist, apply first please!{FAQ_SUGGESTION}",
+                        h.topic
+                    ),
+                );
+            };
+            Cow::Owned(cfg)
+        }
     };
     if !perm::is_writeable(topic_cfg.perm) {
         return error(
@@ -293,7 +303,8 @@ pub async fn front(
             ),
         );
     }
-    let mut topic = h.topic.clone();
+    // Set when a retry past its max goes to the group's DLQ instead of `h.topic`.
+    let mut dlq_topic: Option<String> = None;
     let mut queue_id = if h.queue_id < 0 {
         random_queue(topic_cfg.write_queue_nums)
     } else {
@@ -316,18 +327,19 @@ pub async fn front(
             group_cfg.retry_max_times
         };
         if reconsume_times >= max {
-            topic = format!("{DLQ_TOPIC_PREFIX}{group}");
-            let Ok(dlq) = find_or_create_topic(broker, conn, &topic, "", 1).await else {
+            let dlq_name = format!("{DLQ_TOPIC_PREFIX}{group}");
+            let Ok(dlq) = find_or_create_topic(broker, conn, &dlq_name, "", 1).await else {
                 return busy(&cmd);
             };
             let Some(dlq) = dlq else {
                 return error(
                     &cmd,
                     response_code::SYSTEM_ERROR,
-                    &format!("topic[{topic}] not exist"),
+                    &format!("topic[{dlq_name}] not exist"),
                 );
             };
-            topic_cfg = dlq;
+            topic_cfg = Cow::Owned(dlq);
+            dlq_topic = Some(dlq_name);
             queue_id = 0;
         }
     }
@@ -352,7 +364,7 @@ pub async fn front(
         );
     }
     let mut append = AppendRequest {
-        topic,
+        topic: dlq_topic.unwrap_or(h.topic),
         queue_id,
         sys_flag,
         born_timestamp: h.born_timestamp,
@@ -363,6 +375,7 @@ pub async fn front(
         born_host: conn.peer,
     };
     schedule::redirect_delayed(&mut append, config.message_delay_levels.len());
+    let stored_queue_id = append.queue_id;
     // The queue id fits a u32: it was checked against the topic's (or level's) queue count.
     let owner = queue_owner_shard(
         &append.topic,
@@ -387,8 +400,9 @@ pub async fn front(
             resp.serialize_type = cmd.serialize_type;
             // Java answers with the queue the producer chose, also for a delayed message
             // stored in a schedule queue.
-            if resp.code == response_code::SUCCESS || resp.code == response_code::FLUSH_DISK_TIMEOUT
-            {
+            let stored = resp.code == response_code::SUCCESS
+                || resp.code == response_code::FLUSH_DISK_TIMEOUT;
+            if stored && stored_queue_id != queue_id {
                 resp.ext_fields.insert_display("queueId", queue_id);
             }
             resp
@@ -485,10 +499,9 @@ async fn store(
         let p = outcome.placement;
         let ext = &mut resp.ext_fields;
         *ext = rmq_protocol::ExtFields::with_capacities(6, 160);
-        ext.insert(
-            "msgId",
-            id::encode_offset_msg_id(data.store_host, p.physical_offset),
-        );
+        ext.insert_with("msgId", |text| {
+            id::write_offset_msg_id(text, data.store_host, p.physical_offset);
+        });
         ext.insert_display("queueId", a.queue_id);
         ext.insert_display("queueOffset", p.queue_offset);
         if let Some(uniq) = properties::get(a.properties, "UNIQ_KEY") {
