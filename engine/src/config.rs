@@ -113,6 +113,9 @@ pub struct StoreConfig {
     /// ASYNC_FLUSH (one sync per 500 ms) doubling the device writes costs more than it saves.
     /// See the crate docs for the measurements.
     pub zero_fill_ahead_bytes: u64,
+    /// In ASYNC_FLUSH, write the CommitLog through the page cache (true, the default) instead
+    /// of with O_DIRECT (false). See [`crate::store`] for the write paths.
+    pub async_flush_page_cache_writes: bool,
 }
 
 impl StoreConfig {
@@ -135,6 +138,7 @@ impl StoreConfig {
             store_host: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 10911)),
             retention: RetentionConfig::default(),
             zero_fill_ahead_bytes: ZERO_FILL_AHEAD_BYTES_DEFAULT,
+            async_flush_page_cache_writes: true,
         }
     }
 

@@ -2,9 +2,12 @@
 //!
 //! Each file keeps two images: `data` (what completed writes produced; what the process and a
 //! `kill -9` see) and `synced` (the image at the last `fdatasync`; what survives a machine
-//! crash). Faults, set through [`FaultyStorage::faults`]:
+//! crash). Direct (`write_at`) and page-cache (`write_cached_at`) writes land in the same
+//! images: on Linux both survive a `kill -9` once completed, and neither survives power loss
+//! unless a later sync covered it; only direct writes are checked for alignment. Faults, set
+//! through [`FaultyStorage::faults`] (they apply to both kinds of write):
 //! - `short_writes`: the next N writes persist only half the buffer (rounded down to the
-//!   alignment) and report that count;
+//!   alignment for direct writes) and report that count;
 //! - `write_errno`: every write fails with this errno (e.g. `EIO`) until cleared;
 //! - `sync_errno`: every `fdatasync` fails with this errno (e.g. `EIO`, `ENOSPC`);
 //! - `write_errno_after`: the write after N more successful ones starts failing.
@@ -437,21 +440,10 @@ impl Storage for FaultyStorage {
     }
 }
 
-impl StorageFile for FaultyFile {
-    type Buf = Vec<u8>;
-
-    fn alloc_buf(&self, len: usize) -> Vec<u8> {
-        vec![0; len]
-    }
-
-    async fn write_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<usize> {
-        futures_lite::future::yield_now().await;
-        assert_eq!(
-            pos % IO_ALIGNMENT_BYTES as u64,
-            0,
-            "unaligned write at {pos}"
-        );
-        assert_eq!(buf.len() % IO_ALIGNMENT_BYTES, 0, "unaligned write length");
+impl FaultyFile {
+    /// A completed write of `data` at `pos` into the process-visible image, with the write
+    /// faults applied. A short write persists half of `data`, rounded down to `granule`.
+    fn store_written(&self, data: &[u8], pos: u64, granule: usize) -> io::Result<usize> {
         // The file system lock is held through the copy, so a `power_loss` image is taken
         // either wholly before or wholly after this write.
         let mut fs = lock(&self.fs);
@@ -469,9 +461,9 @@ impl StorageFile for FaultyFile {
         let pos = usize::try_from(pos).map_err(|_| errno(libc::EFBIG))?;
         let len = if fs.faults.short_writes > 0 {
             fs.faults.short_writes -= 1;
-            (buf.len() / 2) & !(IO_ALIGNMENT_BYTES - 1)
+            (data.len() / 2) / granule * granule
         } else {
-            buf.len()
+            data.len()
         };
         let end = pos.checked_add(len).ok_or_else(|| errno(libc::EFBIG))?;
         let old_len = lock(&self.data).data.len();
@@ -483,9 +475,35 @@ impl StorageFile for FaultyFile {
         if f.data.len() < end {
             f.data.resize(end, 0);
         }
-        f.data[pos..end].copy_from_slice(&buf[..len]);
+        f.data[pos..end].copy_from_slice(&data[..len]);
         f.mtime_ms = fs.clock_ms;
         Ok(len)
+    }
+}
+
+impl StorageFile for FaultyFile {
+    type Buf = Vec<u8>;
+
+    fn alloc_buf(&self, len: usize) -> Vec<u8> {
+        vec![0; len]
+    }
+
+    async fn write_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<usize> {
+        futures_lite::future::yield_now().await;
+        assert_eq!(
+            pos % IO_ALIGNMENT_BYTES as u64,
+            0,
+            "unaligned write at {pos}"
+        );
+        assert_eq!(buf.len() % IO_ALIGNMENT_BYTES, 0, "unaligned write length");
+        self.store_written(&buf, pos, IO_ALIGNMENT_BYTES)
+    }
+
+    async fn write_cached_at(&self, data: Bytes, pos: u64) -> io::Result<usize> {
+        futures_lite::future::yield_now().await;
+        // The same images as a direct write: a completed page-cache write is what the
+        // process and a `kill -9` see, and only a sync moves it into `synced`.
+        self.store_written(&data, pos, 1)
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes> {
