@@ -1664,6 +1664,7 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
         // Wait for the oldest round, the sync, or new appends that may start another round.
         let event = {
             let idle = in_flight.is_empty();
+            let sync_running = sync_task.is_some();
             let round = async {
                 match in_flight.front_mut() {
                     Some((_, task)) => FlusherEvent::Round(task.await),
@@ -1680,11 +1681,14 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
                 if blocked_on_zero_fill {
                     inner.zero_fill_done.notified().await;
                 } else if idle {
-                    // Idle: wake for the next periodic sync too.
+                    // Idle: wake for the next periodic sync too (a sync still running wakes
+                    // the loop when it ends; a zero wait would spin until then).
                     let wait = {
                         let st = inner.state.borrow();
-                        if st.synced < st.written {
-                            interval.saturating_sub(last_sync.elapsed())
+                        if st.synced < st.written && !sync_running {
+                            interval
+                                .saturating_sub(last_sync.elapsed())
+                                .max(Duration::from_millis(1))
                         } else {
                             interval
                         }
