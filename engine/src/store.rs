@@ -51,7 +51,7 @@
 use crate::config::{FlushMode, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, CqEntry};
 use crate::error::{AppendError, EngineError};
-use crate::index::IndexService;
+use crate::index::{ActivePages, IndexService};
 use crate::io::{align_down, LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
 use crate::limits::{
     FLUSH_ROUNDS_IN_FLIGHT_MAX, FLUSH_ROUND_BYTES_MAX, FLUSH_ROUND_PIPELINED_BYTES_MIN,
@@ -520,7 +520,7 @@ impl<S: Storage> ShardStore<S> {
                         break;
                     }
                     // Failures fence the store inside; the loop just keeps its period.
-                    let _outcome = persist(&inner).await;
+                    let _outcome = persist(&inner, ActivePages::HeaderOnly).await;
                 }
             })
             .detach()
@@ -1012,12 +1012,12 @@ impl<S: Storage> ShardStore<S> {
             .map_err(EngineError::io("remove topic queues", &dir))?;
         drop(_permit);
         // Checkpoint now, so a crash cannot re-dispatch the deleted topic's old records.
-        persist(&self.inner).await
+        persist(&self.inner, ActivePages::HeaderOnly).await
     }
 
     /// Write ConsumeQueue and index pages and the checkpoint now (also runs periodically).
     pub async fn persist(&self) -> Result<(), EngineError> {
-        persist(&self.inner).await
+        persist(&self.inner, ActivePages::All).await
     }
 
     /// Run retention once with explicit inputs (the periodic task uses the clock and statvfs).
@@ -1055,7 +1055,7 @@ impl<S: Storage> ShardStore<S> {
             self.inner.flusher_wakeup.notify();
             glommio::timer::sleep(Duration::from_millis(1)).await;
         }
-        let persisted = persist(&self.inner).await;
+        let persisted = persist(&self.inner, ActivePages::All).await;
         self.stop_tasks();
         // A zero-fill write still in flight must land before the files are handed to a
         // successor (it only ever covers pages past the log end, but a reopened store writes
@@ -2081,7 +2081,9 @@ fn publish<S: Storage>(inner: &Inner<S>, round: Round) {
 }
 
 /// Write dirty ConsumeQueue and index pages, sync them, then write the checkpoint.
-async fn persist<S: Storage>(inner: &Rc<Inner<S>>) -> Result<(), EngineError> {
+/// Write ConsumeQueue pages, index pages (`active`: how much of the active index file) and
+/// the checkpoint.
+async fn persist<S: Storage>(inner: &Rc<Inner<S>>, active: ActivePages) -> Result<(), EngineError> {
     let _permit = inner.maintenance.acquire_permit(1).await;
     let cfg = &inner.config;
     // Snapshot (borrowed): every CQ entry of records below `snapshot_pos` is in this copy.
@@ -2140,7 +2142,7 @@ async fn persist<S: Storage>(inner: &Rc<Inner<S>>) -> Result<(), EngineError> {
     let work = {
         let mut st = inner.state.borrow_mut();
         st.index
-            .take_persist_work(to_global(cfg.shard_id, snapshot_pos))
+            .take_persist_work(to_global(cfg.shard_id, snapshot_pos), active)
     };
     let (index_dir, index_bytes) = {
         let st = inner.state.borrow();

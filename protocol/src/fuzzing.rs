@@ -69,7 +69,17 @@ pub fn frame_stream(data: &[u8]) {
 
 /// A JSON header on its own.
 pub fn header_json(data: &[u8]) {
-    if let Ok(cmd) = json::decode_header(data) {
+    let decoded = json::decode_header(data);
+    // The fast path must agree with the serde path (it falls back when unsure).
+    match (&decoded, json::decode_header_slow(data)) {
+        (Ok(fast), Ok(slow)) => {
+            assert_eq!(fast, &slow, "fast and serde header decoders differ");
+            assert_eq!(fast.has_ext_fields, slow.has_ext_fields);
+        }
+        (Err(_), Err(_)) => {}
+        (fast, slow) => panic!("decoders disagree: {fast:?} vs {slow:?}"),
+    }
+    if let Ok(cmd) = decoded {
         assert_reencodes(&cmd);
     }
 }

@@ -14,6 +14,19 @@ pub fn write_string(out: &mut Vec<u8>, s: &str, ascii_only: bool) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most texts (ids, numbers, names) need no escape: one branch-free scan, one copy.
+    let plain = if ascii_only {
+        bytes
+            .iter()
+            .all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\')
+    } else {
+        bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+    };
+    if plain {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut run_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: Option<&[u8]> = match b {

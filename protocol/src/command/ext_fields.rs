@@ -188,6 +188,33 @@ impl ExtFields {
         }
     }
 
+    /// Make many key/value pairs already pushed to the arena entries at once, in the order
+    /// given (a later duplicate key replaces an earlier one, as [`Self::commit`] does): one
+    /// sort instead of a search and insert per entry. The map must be empty.
+    pub(crate) fn commit_all(&mut self, mut pairs: Vec<(Range<usize>, Range<usize>)>) {
+        debug_assert!(self.entries.is_empty());
+        let text = self.text.as_bytes();
+        // Stable: equal keys keep their input order, so the last of a run is the later one.
+        pairs.sort_by(|a, b| text[a.0.clone()].cmp(&text[b.0.clone()]));
+        let mut stale = 0;
+        // `dedup_by` hands (later, kept earlier): move the later value into the kept entry.
+        pairs.dedup_by(|later, earlier| {
+            let same = text[later.0.clone()] == text[earlier.0.clone()];
+            if same {
+                stale += earlier.1.len() + later.0.len();
+                earlier.1 = later.1.clone();
+            }
+            same
+        });
+        self.stale_bytes += stale;
+        // Same layout: collected in place, no new allocation.
+        self.entries = pairs
+            .into_iter()
+            .map(|(key, value)| Entry { key, value })
+            .collect();
+        self.compact_if_mostly_stale();
+    }
+
     /// Rewrite the arena with only the live texts once stale bytes outweigh them.
     fn compact_if_mostly_stale(&mut self) {
         if self.stale_bytes <= self.text.len() / 2 {

@@ -23,7 +23,18 @@ use crate::json_text::{write_i64, write_string};
 use crate::limits::EXT_FIELDS_COUNT_MAX;
 
 /// Decode a JSON header (without the frame preamble) into a command with no body.
+///
+/// The common shape takes a hand-written fast path ([`super::json_fast`]), which gives the
+/// same result; everything else (lenient cases, errors) goes through serde.
 pub fn decode_header(bytes: &[u8]) -> CodecResult<RemotingCommand> {
+    if let Some(cmd) = super::json_fast::try_decode(bytes) {
+        return Ok(cmd);
+    }
+    decode_header_slow(bytes)
+}
+
+/// [`decode_header`] without the fast path: the reference the fast path is checked against.
+pub fn decode_header_slow(bytes: &[u8]) -> CodecResult<RemotingCommand> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let cmd = HeaderSeed {
         header_len: bytes.len(),

@@ -10,6 +10,7 @@
 pub mod binary;
 mod ext_fields;
 pub mod json;
+mod json_fast;
 
 use bytes::{Bytes, BytesMut};
 

@@ -28,11 +28,39 @@ pub fn iter(properties: &str) -> impl Iterator<Item = (&str, &str)> + '_ {
 }
 
 /// The effective value of `key` (its last occurrence), without allocating.
+///
+/// One byte-level pass (the broker and the store look up several properties of every
+/// message): a segment matches when it starts with `key` followed by the name separator,
+/// which is the same as [`iter`]'s first-separator rule because `key` holds no separator.
 pub fn get<'a>(properties: &'a str, key: &str) -> Option<&'a str> {
-    iter(properties)
-        .filter(|(name, _)| *name == key)
-        .last()
-        .map(|(_, value)| value)
+    if key.is_empty() || key.contains(NAME_VALUE_SEPARATOR) {
+        // Never a property name by the rules above; keep the general path for exactness.
+        return iter(properties)
+            .filter(|(name, _)| *name == key)
+            .last()
+            .map(|(_, value)| value);
+    }
+    let bytes = properties.as_bytes();
+    let key = key.as_bytes();
+    let mut found = None;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == PROPERTY_SEPARATOR as u8)
+            .map_or(bytes.len(), |i| start + i);
+        let segment = &bytes[start..end];
+        // Name, separator, and a non-empty value.
+        if segment.len() > key.len() + 1
+            && segment.starts_with(key)
+            && segment[key.len()] == NAME_VALUE_SEPARATOR as u8
+        {
+            // Separators are ASCII, so these are char boundaries.
+            found = Some(&properties[start + key.len() + 1..end]);
+        }
+        start = end + 1;
+    }
+    found
 }
 
 /// All entries as Java's map would hold them: each name once, with its last value, in the
@@ -106,6 +134,15 @@ mod tests {
         let s = "a\u{1}x\u{1}y\u{2}b\u{1}z";
         assert_eq!(get(s, "a"), Some("x\u{1}y"));
         assert_eq!(get(s, "b"), Some("z"));
+    }
+
+    #[test]
+    fn get_agrees_with_the_iterator_definition() {
+        let s = "\u{1}v\u{2}k\u{1}\u{2}k\u{1}x\u{1}y\u{2}kk\u{1}z\u{2}k\u{2}\u{2}ab\u{1}c";
+        for key in ["k", "kk", "ab", "a", "", "\u{1}", "k\u{1}x", "zz"] {
+            let by_iter = iter(s).filter(|(n, _)| *n == key).last().map(|(_, v)| v);
+            assert_eq!(get(s, key), by_iter, "{key:?}");
+        }
     }
 
     #[test]

@@ -194,13 +194,23 @@ impl<'a> AppendView<'a> {
     }
 }
 
-/// The stored properties of a single message: `CLUSTER` added, `WAIT` removed.
+/// The stored properties of a single message: `CLUSTER` added, `WAIT` removed. Written
+/// straight into one string (what `properties::encode` of the kept entries gives).
 fn stored_properties(props: &str, cluster: &str) -> String {
-    let kept: Vec<(&str, &str)> = properties::iter(props)
-        .filter(|(k, _)| *k != "WAIT" && *k != "CLUSTER")
-        .chain(std::iter::once(("CLUSTER", cluster)))
-        .collect();
-    properties::encode(kept)
+    let mut out = String::with_capacity(props.len() + cluster.len() + 10);
+    for (name, value) in properties::iter(props) {
+        if name != "WAIT" && name != "CLUSTER" {
+            out.push_str(name);
+            out.push(properties::NAME_VALUE_SEPARATOR);
+            out.push_str(value);
+            out.push(properties::PROPERTY_SEPARATOR);
+        }
+    }
+    out.push_str("CLUSTER");
+    out.push(properties::NAME_VALUE_SEPARATOR);
+    out.push_str(cluster);
+    out.push(properties::PROPERTY_SEPARATOR);
+    out
 }
 
 /// The receiving shard's half: validate, choose the queue, forward the append.
@@ -325,11 +335,13 @@ pub async fn front(
     if topic_cfg.topic_filter_type == TopicFilterType::MultiTag {
         sys_flag |= sysflag::message::MULTI_TAGS;
     }
-    let props = h.properties.clone().unwrap_or_default();
     let stored_props = if batch {
-        props
+        h.properties.clone().unwrap_or_default()
     } else {
-        stored_properties(&props, &config.broker_cluster_name)
+        stored_properties(
+            h.properties.as_deref().unwrap_or_default(),
+            &config.broker_cluster_name,
+        )
     };
     if batch && schedule::delay_level(&stored_props) > 0 {
         // Upstream's `putMessages` refuses a delayed batch.
@@ -577,6 +589,12 @@ mod tests {
         assert_eq!(properties::get(&s, "WAIT"), None);
         assert_eq!(properties::get(&s, "CLUSTER"), Some("DefaultCluster"));
         assert_eq!(properties::get(&s, "TAGS"), Some("A"));
+        // Same text as encoding the kept entries; malformed segments dropped as Java does.
+        let odd = "\u{1}x\u{2}K\u{1}v\u{2}CLUSTER\u{1}old\u{2}T\u{1}a\u{1}b";
+        assert_eq!(
+            stored_properties(odd, "C"),
+            properties::encode([("K", "v"), ("T", "a\u{1}b"), ("CLUSTER", "C")])
+        );
     }
 
     #[test]
