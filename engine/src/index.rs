@@ -614,7 +614,10 @@ mod tests {
         assert_eq!(idx.durable_upto(), 0, "entries not written: not durable");
         let all = idx.take_persist_work(5000, ActivePages::All);
         let pages = all.files[0].1.len();
-        assert!(pages > 2, "dirty slot pages and entries still written: {pages} parts");
+        assert!(
+            pages > 2,
+            "dirty slot pages and entries still written: {pages} parts"
+        );
         idx.finish_persist(&all, Vec::new());
         assert_eq!(idx.durable_upto(), 5000);
     }

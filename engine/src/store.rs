@@ -10,8 +10,8 @@
 //! `visible <= synced|written <= write_pos`:
 //! - `write_pos`: next byte to append; records below it are encoded in the in-memory buffer,
 //!   have their queue offset and ConsumeQueue entry;
-//! - `written`: every byte below it was written to the device by a completed O_DIRECT write
-//!   (survives `kill -9`);
+//! - `written`: every byte below it was written by a completed write — O_DIRECT, or into the
+//!   page cache in ASYNC_FLUSH by default — so it survives `kill -9`;
 //! - `synced`: every byte below it is covered by a completed `fdatasync` (survives a machine
 //!   crash);
 //! - `visible`: the ack level — `written` in ASYNC_FLUSH, `synced` in SYNC_FLUSH. Appends are
@@ -19,14 +19,20 @@
 //!   a crash the flush mode protects against could take back.
 //!
 //! # The flusher (one task per shard)
-//! Works in *rounds*: a round takes bytes appended since the last one and writes them with
-//! aligned DMA writes of up to 1 MiB, all in flight together (the partial last page is
-//! rewritten by the next round). In SYNC_FLUSH one round runs at a time and is followed by
-//! `fdatasync` (group commit: everything appended while a round runs shares the next round's
-//! sync). In ASYNC_FLUSH up to 8 rounds are in flight; a round behind others takes whole pages
-//! only (and at least 256 KiB), and a round ending mid-page goes out only when nothing else is
-//! in flight and holds back the next, so no two in-flight writes ever touch the same page;
-//! `fdatasync` runs every `flush_interval`. Rounds complete in log order: `written` advances,
+//! Works in *rounds*: a round takes bytes appended since the last one and writes them in
+//! writes of up to 1 MiB, all in flight together: aligned DMA writes (the partial last page is
+//! rewritten by the next round), or — ASYNC_FLUSH with
+//! [`StoreConfig::async_flush_page_cache_writes`], the default — `pwrite`s of exactly the
+//! round's bytes into the page cache ([`StorageFile::write_cached_at`]). In SYNC_FLUSH one
+//! round runs at a time and is followed by `fdatasync` (group commit: everything appended
+//! while a round runs shares the next round's sync). In ASYNC_FLUSH up to 8 rounds are in
+//! flight; a round behind others takes whole pages only (and at least 256 KiB), and a round
+//! ending mid-page goes out only when nothing else is in flight and holds back the next, so no
+//! two in-flight writes ever touch the same page; with O_DIRECT a round takes at most
+//! [`FLUSH_ROUND_BYTES_MAX`], so a deep backlog is acknowledged round by round while the rest
+//! is still on its way to the device. ASYNC_FLUSH's `fdatasync` runs every `flush_interval` in
+//! a task of its own beside the rounds: no ack waits for it (it covers what was written when it
+//! started; a full-disk rollback waits for it before cutting positions back). Rounds complete in log order: `written` advances,
 //! then (sync mode) `synced`; the ack level rises (appenders wait on a [`PositionWatch`] for
 //! it to pass their record's end — no channel or task per append), the round's ConsumeQueue
 //! entries become visible and the arrival listener is called. A failed write or sync fails
@@ -46,7 +52,7 @@
 //! dense). Any other error on the way fences. See [`roll_back_after_no_space`].
 //!
 //! # Measured (this machine kind, see `rmq-engine-bench`)
-//! See the crate docs for the figures that justified O_DIRECT.
+//! See the crate docs for the figures behind the write paths and the round sizes.
 
 use crate::config::{FlushMode, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, CqEntry};
