@@ -49,7 +49,7 @@
 //! retries: zero what the attempt may have written past the rollback point (so recovery never
 //! finds a dropped record after the log end), sync, re-create the segment that could not be
 //! created; once that succeeds appends resume at the rollback point (queue offsets stay
-//! dense). Any other error on the way fences. See [`roll_back_after_no_space`].
+//! dense). Any other error on the way fences. See `roll_back_after_no_space`.
 //!
 //! # Measured (this machine kind, see `rmq-engine-bench`)
 //! See the crate docs for the figures behind the write paths and the round sizes.
