@@ -45,6 +45,10 @@ pub const FLUSH_ROUNDS_IN_FLIGHT_MAX: usize = 8;
 /// goes at once, whatever its size, so an idle log adds no latency).
 pub const FLUSH_ROUND_PIPELINED_BYTES_MIN: u64 = 256 * 1024;
 
+/// Largest ASYNC_FLUSH round: a longer backlog goes out as several rounds in flight together,
+/// acknowledged one after the other (SYNC_FLUSH rounds are not capped: one sync covers all).
+pub const FLUSH_ROUND_BYTES_MAX: u64 = 1024 * 1024;
+
 /// How often a short write is retried before it is treated as a failed write.
 pub const SHORT_WRITE_RETRIES_MAX: usize = 3;
 

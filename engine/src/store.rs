@@ -10,8 +10,8 @@
 //! `visible <= synced|written <= write_pos`:
 //! - `write_pos`: next byte to append; records below it are encoded in the in-memory buffer,
 //!   have their queue offset and ConsumeQueue entry;
-//! - `written`: every byte below it was written to the device by a completed O_DIRECT write
-//!   (survives `kill -9`);
+//! - `written`: every byte below it was written by a completed write — O_DIRECT, or into the
+//!   page cache in ASYNC_FLUSH by default — so it survives `kill -9`;
 //! - `synced`: every byte below it is covered by a completed `fdatasync` (survives a machine
 //!   crash);
 //! - `visible`: the ack level — `written` in ASYNC_FLUSH, `synced` in SYNC_FLUSH. Appends are
@@ -19,14 +19,20 @@
 //!   a crash the flush mode protects against could take back.
 //!
 //! # The flusher (one task per shard)
-//! Works in *rounds*: a round takes bytes appended since the last one and writes them with
-//! aligned DMA writes of up to 1 MiB, all in flight together (the partial last page is
-//! rewritten by the next round). In SYNC_FLUSH one round runs at a time and is followed by
-//! `fdatasync` (group commit: everything appended while a round runs shares the next round's
-//! sync). In ASYNC_FLUSH up to 8 rounds are in flight; a round behind others takes whole pages
-//! only (and at least 256 KiB), and a round ending mid-page goes out only when nothing else is
-//! in flight and holds back the next, so no two in-flight writes ever touch the same page;
-//! `fdatasync` runs every `flush_interval`. Rounds complete in log order: `written` advances,
+//! Works in *rounds*: a round takes bytes appended since the last one and writes them in
+//! writes of up to 1 MiB, all in flight together: aligned DMA writes (the partial last page is
+//! rewritten by the next round), or — ASYNC_FLUSH with
+//! [`StoreConfig::async_flush_page_cache_writes`], the default — `pwrite`s of exactly the
+//! round's bytes into the page cache ([`StorageFile::write_cached_at`]). In SYNC_FLUSH one
+//! round runs at a time and is followed by `fdatasync` (group commit: everything appended
+//! while a round runs shares the next round's sync). In ASYNC_FLUSH up to 8 rounds are in
+//! flight; a round behind others takes whole pages only (and at least 256 KiB), and a round
+//! ending mid-page goes out only when nothing else is in flight and holds back the next, so no
+//! two in-flight writes ever touch the same page; with O_DIRECT a round takes at most
+//! [`FLUSH_ROUND_BYTES_MAX`], so a deep backlog is acknowledged round by round while the rest
+//! is still on its way to the device. ASYNC_FLUSH's `fdatasync` runs every `flush_interval` in
+//! a task of its own beside the rounds: no ack waits for it (it covers what was written when it
+//! started; a full-disk rollback waits for it before cutting positions back). Rounds complete in log order: `written` advances,
 //! then (sync mode) `synced`; the ack level rises (appenders wait on a [`PositionWatch`] for
 //! it to pass their record's end — no channel or task per append), the round's ConsumeQueue
 //! entries become visible and the arrival listener is called. A failed write or sync fails
@@ -43,10 +49,10 @@
 //! retries: zero what the attempt may have written past the rollback point (so recovery never
 //! finds a dropped record after the log end), sync, re-create the segment that could not be
 //! created; once that succeeds appends resume at the rollback point (queue offsets stay
-//! dense). Any other error on the way fences. See [`roll_back_after_no_space`].
+//! dense). Any other error on the way fences. See `roll_back_after_no_space`.
 //!
 //! # Measured (this machine kind, see `rmq-engine-bench`)
-//! See the crate docs for the figures that justified O_DIRECT.
+//! See the crate docs for the figures behind the write paths and the round sizes.
 
 use crate::config::{FlushMode, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, CqEntry};
@@ -54,8 +60,8 @@ use crate::error::{AppendError, EngineError};
 use crate::index::{ActivePages, IndexService};
 use crate::io::{align_down, LogBytes, Storage, StorageFile, IO_ALIGNMENT_BYTES};
 use crate::limits::{
-    FLUSH_ROUNDS_IN_FLIGHT_MAX, FLUSH_ROUND_PIPELINED_BYTES_MIN, FLUSH_WRITE_BYTES_MAX,
-    PULL_MESSAGES_COUNT_MAX, PULL_SIZE_BYTES_MAX, QUERY_MESSAGES_COUNT_MAX,
+    FLUSH_ROUNDS_IN_FLIGHT_MAX, FLUSH_ROUND_BYTES_MAX, FLUSH_ROUND_PIPELINED_BYTES_MIN,
+    FLUSH_WRITE_BYTES_MAX, PULL_MESSAGES_COUNT_MAX, PULL_SIZE_BYTES_MAX, QUERY_MESSAGES_COUNT_MAX,
     SHORT_WRITE_RETRIES_MAX,
 };
 use crate::offsets::{split_global, to_global};
@@ -278,6 +284,9 @@ pub(crate) struct State<F> {
 
 pub(crate) struct Inner<S: Storage> {
     pub(crate) config: StoreConfig,
+    /// The CommitLog is written through the page cache (ASYNC_FLUSH with
+    /// [`StoreConfig::async_flush_page_cache_writes`]), not with O_DIRECT.
+    page_cache_writes: bool,
     pub(crate) storage: S,
     pub(crate) state: RefCell<State<S::File>>,
     flusher_wakeup: Notify,
@@ -487,8 +496,11 @@ impl<S: Storage> ShardStore<S> {
             .await
             .map_err(EngineError::io("create abort marker", &abort))?;
         drop(f);
+        let page_cache_writes =
+            config.flush_mode == FlushMode::Async && config.async_flush_page_cache_writes;
         let inner = Rc::new(Inner {
             config,
+            page_cache_writes,
             storage,
             state: RefCell::new(state),
             flusher_wakeup: Notify::default(),
@@ -1300,12 +1312,21 @@ fn fence<S: Storage>(inner: &Inner<S>, reason: String) {
 async fn roll_back_after_no_space<S: Storage>(
     inner: &Rc<Inner<S>>,
     in_flight: &mut VecDeque<(Round, RoundTask)>,
+    sync_task: &mut Option<SyncTask>,
     error: RoundError,
 ) -> bool {
     // Every write of this attempt must have completed before the scrub is issued, or one could
     // land after the zeros.
     for (_, task) in in_flight.drain(..) {
         let _ = task.await;
+    }
+    // A background sync raises `synced` to what was written when it started, which may be
+    // past the rollback point: it must finish before the positions are cut back.
+    if let Some(task) = sync_task.take() {
+        if let Err(e) = task.await {
+            fence(inner, e);
+            return false;
+        }
     }
     let cfg = &inner.config;
     let reason = error.reason.clone();
@@ -1477,6 +1498,23 @@ impl Round {
     }
 }
 
+/// Where the next round ends: the write position, or its last whole page (`whole_pages_only`,
+/// used while other rounds are in flight, so no two in-flight rounds ever write the same
+/// page); and a round longer than `round_max` is cut at the last whole page within it (the
+/// rest follows in the next round). At least `pending_start` (then there is nothing to take).
+fn round_end<F>(st: &State<F>, whole_pages_only: bool, round_max: u64) -> u64 {
+    let end = if whole_pages_only {
+        align_down(st.write_pos)
+    } else {
+        st.write_pos
+    };
+    if end - st.pending_start.min(end) > round_max {
+        align_down(st.pending_start.saturating_add(round_max)).max(st.pending_start)
+    } else {
+        end
+    }
+}
+
 /// The page range the next round would write if it took up to `end` (for the zero-fill check).
 fn would_overlap_zeroing<F>(st: &State<F>, end: u64) -> bool {
     let (w_start, w_end) = (align_down(st.pending_start), crate::io::align_up(end));
@@ -1484,16 +1522,14 @@ fn would_overlap_zeroing<F>(st: &State<F>, end: u64) -> bool {
         .is_some_and(|(zs, ze)| zs < w_end && w_start < ze)
 }
 
-/// Take the next round from `pending`: everything, or only up to the last whole page
-/// (`whole_pages_only`, used while other rounds are in flight, so no two in-flight rounds
-/// ever write the same page). `None` if there is nothing to take.
-fn take_round<F>(st: &mut State<F>, shard_id: u16, whole_pages_only: bool) -> Option<Round> {
+/// Take the next round from `pending`: the bytes up to `end` (at most `write_pos`; the
+/// flusher chooses it, see [`round_end`]). `None` if there is nothing to take.
+fn take_round<F>(st: &mut State<F>, shard_id: u16, end: u64) -> Option<Round> {
     let start = st.pending_start;
-    let end = if whole_pages_only {
-        align_down(st.write_pos)
-    } else {
-        st.write_pos
-    };
+    assert!(
+        end <= st.write_pos,
+        "round end {end} past the write position"
+    );
     if end <= start {
         return None;
     }
@@ -1570,7 +1606,19 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
     // Small segments (tests) pipeline smaller rounds, so the path is exercised there too.
     let pipelined_min =
         FLUSH_ROUND_PIPELINED_BYTES_MIN.min(inner.config.commit_log_segment_bytes / 16);
+    // O_DIRECT in ASYNC_FLUSH: rounds of at most this many bytes, so a deep backlog goes out
+    // as several rounds whose acks come one after the other (appenders refill while the rest
+    // is still on its way to the device). SYNC_FLUSH: one round per sync takes everything
+    // (group commit). Page-cache writes: a round's write is a copy on this thread, there is
+    // no device time to overlap, and more rounds only cost more (measured, crate docs).
+    let round_max = if inner.config.flush_mode == FlushMode::Async && !inner.page_cache_writes {
+        FLUSH_ROUND_BYTES_MAX.max(pipelined_min)
+    } else {
+        u64::MAX
+    };
+    let interval = inner.config.flush_interval;
     let mut last_sync = std::time::Instant::now();
+    let mut sync_task: Option<SyncTask> = None;
     let mut in_flight: VecDeque<(Round, RoundTask)> = VecDeque::new();
     let mut tail_in_flight = false;
     loop {
@@ -1589,11 +1637,7 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
                 let whole_bytes = align_down(st.write_pos).saturating_sub(st.pending_start);
                 let whole_pages_only =
                     !in_flight.is_empty() || (max_in_flight > 1 && whole_bytes >= pipelined_min);
-                let end = if whole_pages_only {
-                    align_down(st.write_pos)
-                } else {
-                    st.write_pos
-                };
+                let end = round_end(&st, whole_pages_only, round_max);
                 if whole_pages_only && whole_bytes < pipelined_min {
                     // Small rounds behind others would only add small writes: let it grow
                     // (it goes out when it is large enough or when the pipe drains).
@@ -1604,7 +1648,7 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
                     blocked_on_zero_fill = true;
                     None
                 } else {
-                    take_round(&mut st, shard_id, whole_pages_only)
+                    take_round(&mut st, shard_id, end)
                 }
             };
             let Some(mut round) = round else { break };
@@ -1620,43 +1664,77 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
             st.stats.rounds_in_flight_max =
                 st.stats.rounds_in_flight_max.max(in_flight.len() as u64);
         }
-        let Some((_, front)) = in_flight.front_mut() else {
-            // Idle: the periodic sync of ASYNC_FLUSH, then wait for work.
-            let interval = inner.config.flush_interval;
-            let needs_sync = {
+        // ASYNC_FLUSH's periodic sync (and a shutdown's final one) runs beside the rounds: no
+        // ack waits for it, and with page-cache writes it is where the device catches up.
+        if inner.config.flush_mode == FlushMode::Async && sync_task.is_none() {
+            let due = {
                 let st = inner.state.borrow();
-                st.synced < st.written
+                st.synced < st.written && (last_sync.elapsed() >= interval || st.shutting_down)
             };
-            if needs_sync && last_sync.elapsed() >= interval {
-                if let Err(e) = sync_log(&inner).await {
-                    fence(&inner, e);
-                    return;
-                }
+            if due {
+                let inner = inner.clone();
+                sync_task = Some(Box::pin(glommio::spawn_local(async move {
+                    sync_log(&inner).await
+                })));
                 last_sync = std::time::Instant::now();
+            }
+        }
+        // Wait for the oldest round, the sync, or new appends that may start another round.
+        let event = {
+            let idle = in_flight.is_empty();
+            let sync_running = sync_task.is_some();
+            let round = async {
+                match in_flight.front_mut() {
+                    Some((_, task)) => FlusherEvent::Round(task.await),
+                    None => std::future::pending().await,
+                }
+            };
+            let synced = async {
+                match sync_task.as_mut() {
+                    Some(task) => FlusherEvent::Synced(task.await),
+                    None => std::future::pending().await,
+                }
+            };
+            let woken = async {
+                if blocked_on_zero_fill {
+                    inner.zero_fill_done.notified().await;
+                } else if idle {
+                    // Idle: wake for the next periodic sync too (a sync still running wakes
+                    // the loop when it ends; a zero wait would spin until then).
+                    let wait = {
+                        let st = inner.state.borrow();
+                        if st.synced < st.written && !sync_running {
+                            interval
+                                .saturating_sub(last_sync.elapsed())
+                                .max(Duration::from_millis(1))
+                        } else {
+                            interval
+                        }
+                    };
+                    futures_lite::future::or(
+                        inner.flusher_wakeup.notified(),
+                        glommio::timer::sleep(wait),
+                    )
+                    .await;
+                } else {
+                    inner.flusher_wakeup.notified().await;
+                }
+                FlusherEvent::Woken
+            };
+            futures_lite::future::or(round, futures_lite::future::or(synced, woken)).await
+        };
+        let result = match event {
+            FlusherEvent::Woken => continue,
+            FlusherEvent::Synced(Ok(())) => {
+                sync_task = None;
                 continue;
             }
-            if blocked_on_zero_fill {
-                inner.zero_fill_done.notified().await;
-            } else {
-                futures_lite::future::or(
-                    inner.flusher_wakeup.notified(),
-                    glommio::timer::sleep(interval),
-                )
-                .await;
+            FlusherEvent::Synced(Err(e)) => {
+                fence(&inner, e);
+                return;
             }
-            continue;
+            FlusherEvent::Round(result) => result,
         };
-        // Wait for the oldest round, or for new appends that may start another round.
-        let finished = futures_lite::future::or(async { Some(front.await) }, async {
-            if blocked_on_zero_fill {
-                inner.zero_fill_done.notified().await;
-            } else {
-                inner.flusher_wakeup.notified().await;
-            }
-            None
-        })
-        .await;
-        let Some(result) = finished else { continue };
         let Some((round, _)) = in_flight.pop_front() else {
             continue;
         };
@@ -1665,7 +1743,7 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
             Err(e) if e.no_space => {
                 // Nothing of this round (or of any after it) was acknowledged: roll back to
                 // the last record the device has, and refuse appends until space is back.
-                if roll_back_after_no_space(&inner, &mut in_flight, e).await {
+                if roll_back_after_no_space(&inner, &mut in_flight, &mut sync_task, e).await {
                     tail_in_flight = false;
                     continue;
                 }
@@ -1699,23 +1777,28 @@ async fn flusher_loop<S: Storage>(inner: Rc<Inner<S>>) {
                 }
             }
         }
-        let must_sync = match inner.config.flush_mode {
-            FlushMode::Sync => true,
-            FlushMode::Async => {
-                last_sync.elapsed() >= inner.config.flush_interval
-                    || inner.state.borrow().shutting_down
-            }
-        };
-        if must_sync {
+        // SYNC_FLUSH: group commit, the round's waiters are acked after its sync.
+        if inner.config.flush_mode == FlushMode::Sync {
             if let Err(e) = sync_log(&inner).await {
                 fence(&inner, e);
                 return;
             }
-            last_sync = std::time::Instant::now();
         }
         publish(&inner, round);
     }
 }
+
+/// What woke the flusher.
+enum FlusherEvent {
+    /// The oldest in-flight round finished.
+    Round(Result<Vec<u64>, RoundError>),
+    /// The background sync finished.
+    Synced(Result<(), String>),
+    /// New appends, a shutdown, a zero-fill write done, or the sync timer.
+    Woken,
+}
+
+type SyncTask = std::pin::Pin<Box<glommio::Task<Result<(), String>>>>;
 
 type RoundTask = std::pin::Pin<Box<glommio::Task<Result<Vec<u64>, RoundError>>>>;
 
@@ -1842,8 +1925,9 @@ fn write_piece_bounds(pos: u64, end: u64, seg_size: u64) -> (u64, u64) {
     (base, piece_end)
 }
 
-/// Write one round's bytes with aligned DMA writes of up to [`FLUSH_WRITE_BYTES_MAX`], all in
-/// flight together. Returns the segments it touched.
+/// Write one round's bytes in writes of up to [`FLUSH_WRITE_BYTES_MAX`], all in flight
+/// together: aligned DMA writes, or page-cache writes of exactly the round's bytes
+/// (`Inner::page_cache_writes`). Returns the segments it touched.
 async fn write_round<S: Storage>(
     inner: Rc<Inner<S>>,
     start: u64,
@@ -1864,10 +1948,16 @@ async fn write_round<S: Storage>(
     }
     // Moved into the first piece (the only one starting before `start`).
     let mut prefix = Some(prefix);
-    // Plan aligned writes: split at segment boundaries and at FLUSH_WRITE_BYTES_MAX.
+    // Plan the writes: split at segment boundaries and at FLUSH_WRITE_BYTES_MAX. Direct
+    // writes cover whole pages from `w_start` (the first rewrites the prefix); page-cache
+    // writes cover exactly the round's bytes.
     let mut writes = Vec::new();
     let mut touched = Vec::new();
-    let mut pos = w_start;
+    let mut pos = if inner.page_cache_writes {
+        start
+    } else {
+        w_start
+    };
     while pos < end {
         let (base, piece_end) = write_piece_bounds(pos, end, seg_size);
         let file = files
@@ -1878,24 +1968,20 @@ async fn write_round<S: Storage>(
         if touched.last() != Some(&base) {
             touched.push(base);
         }
-        let (head, body) = if pos < start {
-            (
-                prefix.take().unwrap_or_default(),
-                chunk.slice(0..(piece_end - start) as usize),
-            )
-        } else {
-            (
-                Vec::new(),
-                chunk.slice((pos - start) as usize..(piece_end - start) as usize),
-            )
-        };
+        let body_range = (pos.max(start) - start) as usize..(piece_end - start) as usize;
+        let body = chunk.slice(body_range);
         // Issued at once (each piece its own task), awaited below.
-        writes.push(glommio::spawn_local(write_piece(
-            file,
-            pos - base,
-            head,
-            body,
-        )));
+        let write = if inner.page_cache_writes {
+            glommio::spawn_local(write_cached_piece(file, pos - base, body))
+        } else {
+            let head = if pos < start {
+                prefix.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            glommio::spawn_local(write_piece(file, pos - base, head, body))
+        };
+        writes.push(write);
         pos = piece_end;
     }
     let n_writes = writes.len() as u64;
@@ -1937,6 +2023,32 @@ async fn write_piece<F: StorageFile>(
     Err(std::io::Error::new(
         std::io::ErrorKind::WriteZero,
         format!("short write of {aligned} bytes at {pos_in_file} persisted after retries"),
+    ))
+}
+
+/// Write `body` at `pos_in_file` through the page cache. A short write continues where it
+/// stopped, up to [`SHORT_WRITE_RETRIES_MAX`] more times, then is reported as an error.
+async fn write_cached_piece<F: StorageFile>(
+    file: Rc<F>,
+    pos_in_file: u64,
+    body: Bytes,
+) -> std::io::Result<()> {
+    let mut done = 0;
+    for _attempt in 0..=SHORT_WRITE_RETRIES_MAX {
+        let n = file
+            .write_cached_at(body.slice(done..), pos_in_file + done as u64)
+            .await?;
+        done += n.min(body.len() - done);
+        if done == body.len() {
+            return Ok(());
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::WriteZero,
+        format!(
+            "short page-cache write of {} bytes at {pos_in_file} persisted after retries",
+            body.len()
+        ),
     ))
 }
 

@@ -15,7 +15,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use rmq_engine::io::fault::{CrashKind, FaultyStorage};
-use rmq_engine::{FlushMode, ShardStore};
+use rmq_engine::{FlushMode, ShardStore, StoreConfig};
 use rmq_protocol::message::record::RecordView;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -178,9 +178,10 @@ async fn check_and_adopt(
     Ok(())
 }
 
-async fn run_case(mode: FlushMode, ops: Vec<Op>) -> Result<(), String> {
+async fn run_case(cfg: StoreConfig, ops: Vec<Op>) -> Result<(), String> {
+    let mode = cfg.flush_mode;
     let mut fs = FaultyStorage::new();
-    let mut store = open(config(mode), &fs).await;
+    let mut store = open(cfg.clone(), &fs).await;
     let mut model = Model {
         known: vec![Vec::new(); QUEUES.len()],
         attempted: vec![HashSet::new(); QUEUES.len()],
@@ -235,7 +236,7 @@ async fn run_case(mode: FlushMode, ops: Vec<Op>) -> Result<(), String> {
                     .shutdown()
                     .await
                     .map_err(|e| format!("shutdown: {e}"))?;
-                store = open(config(mode), &fs).await;
+                store = open(cfg.clone(), &fs).await;
                 check_and_adopt(&store, &mut model, true).await?;
             }
             Op::Crash { machine, seed } => {
@@ -252,7 +253,7 @@ async fn run_case(mode: FlushMode, ops: Vec<Op>) -> Result<(), String> {
                     CrashKind::ProcessKill
                 };
                 fs = fs.crash(kind, seed);
-                store = open(config(mode), &fs).await;
+                store = open(cfg.clone(), &fs).await;
                 let promised = !machine || mode == FlushMode::Sync;
                 check_and_adopt(&store, &mut model, promised).await?;
             }
@@ -266,7 +267,7 @@ async fn run_case(mode: FlushMode, ops: Vec<Op>) -> Result<(), String> {
         .shutdown()
         .await
         .map_err(|e| format!("final shutdown: {e}"))?;
-    let store = open(config(mode), &fs).await;
+    let store = open(cfg.clone(), &fs).await;
     check_and_adopt(&store, &mut model, true).await?;
     store.shutdown().await.map_err(|e| format!("shutdown: {e}"))
 }
@@ -277,10 +278,13 @@ proptest! {
     #[test]
     fn acknowledged_messages_survive_interleaved_crashes_and_restarts(
         sync in any::<bool>(),
+        page_cache in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..40),
     ) {
-        let mode = if sync { FlushMode::Sync } else { FlushMode::Async };
-        let outcome = run(run_case(mode, ops));
+        let mut cfg = config(if sync { FlushMode::Sync } else { FlushMode::Async });
+        // ASYNC_FLUSH writes through the page cache or with O_DIRECT; SYNC_FLUSH ignores it.
+        cfg.async_flush_page_cache_writes = page_cache;
+        let outcome = run(run_case(cfg, ops));
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
     }
 }

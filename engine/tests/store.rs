@@ -183,10 +183,11 @@ fn batch_is_placed_whole_or_refused() {
     });
 }
 
-fn crash_keeps_acked(mode: FlushMode, kind: CrashKind, seed: u64) {
+fn crash_keeps_acked(mode: FlushMode, page_cache: bool, kind: CrashKind, seed: u64) {
     run(async move {
         let fs = FaultyStorage::new();
-        let cfg = config(mode);
+        let mut cfg = config(mode);
+        cfg.async_flush_page_cache_writes = page_cache;
         let store = open(cfg.clone(), &fs).await;
         let acked = Rc::new(std::cell::RefCell::new(Vec::new()));
         let mut tasks = Vec::new();
@@ -232,15 +233,17 @@ fn crash_keeps_acked(mode: FlushMode, kind: CrashKind, seed: u64) {
 
 #[test]
 fn async_flush_acked_messages_survive_process_kill() {
-    for seed in 1..4 {
-        crash_keeps_acked(FlushMode::Async, CrashKind::ProcessKill, seed);
+    for page_cache in [true, false] {
+        for seed in 1..4 {
+            crash_keeps_acked(FlushMode::Async, page_cache, CrashKind::ProcessKill, seed);
+        }
     }
 }
 
 #[test]
 fn sync_flush_acked_messages_survive_machine_crash() {
     for seed in 1..6 {
-        crash_keeps_acked(FlushMode::Sync, CrashKind::MachineCrash, seed);
+        crash_keeps_acked(FlushMode::Sync, true, CrashKind::MachineCrash, seed);
     }
 }
 
@@ -614,9 +617,16 @@ fn zero_fill_runs_ahead_without_touching_records() {
 
 #[test]
 fn async_flush_pipelines_rounds_and_keeps_every_record_in_order() {
-    run(async {
+    for page_cache in [true, false] {
+        pipelined_rounds_keep_every_record_in_order(page_cache);
+    }
+}
+
+fn pipelined_rounds_keep_every_record_in_order(page_cache: bool) {
+    run(async move {
         let fs = FaultyStorage::new();
-        let cfg = config(FlushMode::Async);
+        let mut cfg = config(FlushMode::Async);
+        cfg.async_flush_page_cache_writes = page_cache;
         let store = open(cfg.clone(), &fs).await;
         // An open-loop producer: appends start while earlier rounds are still being written.
         let mut tasks = Vec::new();
@@ -653,4 +663,82 @@ fn async_flush_pipelines_rounds_and_keeps_every_record_in_order() {
         }
         store.shutdown().await.unwrap();
     });
+}
+
+#[test]
+fn the_commit_log_write_path_follows_the_flush_mode_and_the_switch() {
+    for (mode, page_cache, expect_cached) in [
+        (FlushMode::Async, true, true),
+        (FlushMode::Async, false, false),
+        // SYNC_FLUSH keeps O_DIRECT whatever the switch says.
+        (FlushMode::Sync, true, false),
+    ] {
+        run(async move {
+            let fs = FaultyStorage::new();
+            let mut cfg = config(mode);
+            cfg.async_flush_page_cache_writes = page_cache;
+            let store = open(cfg.clone(), &fs).await;
+            for i in 0..40u64 {
+                let b = body(0, i, 333);
+                store.append_one(&msg("T", 0, &b, "")).await.unwrap();
+            }
+            let counters = fs.counters();
+            assert_eq!(
+                counters.cached_writes > 0,
+                expect_cached,
+                "{mode:?} page_cache={page_cache}: {counters:?}"
+            );
+            store.shutdown().await.unwrap();
+            // Whichever path wrote them, a restart reads every record back from the files.
+            let store = open(cfg, &fs).await;
+            let all = read_all(&store, "T", 0).await;
+            assert_eq!(all.len(), 40);
+            for (i, (qo, b)) in all.iter().enumerate() {
+                assert_eq!(
+                    (*qo, b.as_slice()),
+                    (i as i64, body(0, i as u64, 333).as_slice())
+                );
+            }
+            store.shutdown().await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn async_flush_acks_do_not_wait_for_the_periodic_sync() {
+    for page_cache in [true, false] {
+        run(async move {
+            let fs = FaultyStorage::new();
+            let mut cfg = config(FlushMode::Async);
+            cfg.async_flush_page_cache_writes = page_cache;
+            cfg.flush_interval = std::time::Duration::from_millis(1);
+            let store = open(cfg.clone(), &fs).await;
+            // Every sync now hangs until released: appends must still be acknowledged.
+            fs.hold_syncs();
+            let syncs_before = fs.counters().syncs;
+            for i in 0..30u64 {
+                let b = body(0, i, 500);
+                let m = msg("T", 0, &b, "");
+                let append = store.append_one(&m);
+                let acked = glommio::timer::timeout(std::time::Duration::from_secs(10), async {
+                    Ok(append.await)
+                })
+                .await;
+                assert!(
+                    matches!(acked, Ok(Ok(_))),
+                    "append {i} (page_cache={page_cache}) waited for the held sync"
+                );
+                // Let the flusher start its periodic sync between appends.
+                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert_eq!(fs.counters().syncs, syncs_before, "a held sync completed");
+            fs.release_syncs();
+            // Shutdown waits for the final sync; after it a machine crash keeps everything.
+            store.shutdown().await.unwrap();
+            assert!(fs.counters().syncs > syncs_before);
+            let store = open(cfg, &fs.crash(CrashKind::MachineCrash, 5)).await;
+            assert_eq!(read_all(&store, "T", 0).await.len(), 30);
+            store.shutdown().await.unwrap();
+        });
+    }
 }

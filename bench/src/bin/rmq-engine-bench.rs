@@ -8,9 +8,17 @@
 //!   256 KiB buffers, 1 in flight (about what 256 closed-loop appenders of 1 KiB keep
 //!   outstanding: the ceiling of that shape);
 //! - `raw-shapes`: raw O_DIRECT sequential write at 64 KiB / 256 KiB / 1 MiB x 1 / 4 in flight;
-//! - `async`: ASYNC_FLUSH, 256 appenders, one message per append call, then 16 per call;
+//! - `async`: ASYNC_FLUSH, 256 closed-loop appenders, one message per append call, then 16
+//!   per call (`async-1`: the first only);
 //! - `async-1024`: ASYNC_FLUSH, 1024 appenders, one message per call (a busy broker's many
 //!   connections: four times the bytes outstanding);
+//! - `window`: ASYNC_FLUSH, open loop: 16 producers each keeping 256 `append_one` calls in
+//!   flight (one 1 KiB message per call; about 4.5 MiB outstanding), as a broker sees async
+//!   producers with many requests in flight per connection; `window-AxW`: A producers x W;
+//! - any ASYNC_FLUSH section with `@direct` or `@cached`: the CommitLog written with
+//!   O_DIRECT, or through the page cache (`StoreConfig::async_flush_page_cache_writes`);
+//!   these sections run in the order given, so configurations interleave in one run;
+//!   `raw-again` re-measures the raw ceiling at that point of the order;
 //! - `sync`: SYNC_FLUSH with 1, 16 and 256 appenders (zero-fill ahead on, the default);
 //! - `sync-nozero`: the same with zero-fill off (segments only `fallocate`d)
 //!   (zero-fill runs in SYNC_FLUSH only: with it in ASYNC_FLUSH too, 16-per-call appends
@@ -20,8 +28,10 @@
 //!   the bytes are in the page cache, which survives `kill -9`), then `msync` the whole file
 //!   (what its periodic flush pays), next to O_DIRECT 1 MiB writes of the same bytes.
 //!
-//! ASYNC_FLUSH lines also give the mean time a flush round's writes took and the share of the
-//! run with log writes outstanding (the rest is appenders filling the next round).
+//! ASYNC_FLUSH lines also give the rate up to the end of shutdown (its final `fdatasync`
+//! included: what the device sustained, which matters once acks come from the page cache),
+//! the mean time a flush round's writes took and the share of the run with log writes
+//! outstanding (the rest is appenders filling the next round).
 //!
 //! Prints one line per measurement and a final JSON line.
 
@@ -156,6 +166,8 @@ fn store_config(dir: &Path, mode: FlushMode, zero_fill: Option<bool>) -> StoreCo
 struct Run {
     msgs_per_sec: f64,
     mib_per_sec: f64,
+    /// MiB/s up to the end of shutdown (its final `fdatasync` included).
+    drained_mib_per_sec: f64,
     p50_us: u64,
     p99_us: u64,
     msgs_per_sync: f64,
@@ -172,61 +184,86 @@ struct Run {
 #[derive(Clone, Copy)]
 struct Shape {
     mode: FlushMode,
+    /// Producers.
     appenders: usize,
+    /// Calls each producer keeps in flight (1: closed loop).
+    window: usize,
+    /// Messages per call.
     batch: usize,
     zero_fill: Option<bool>,
+    /// Override of [`StoreConfig::async_flush_page_cache_writes`] (`None`: the default).
+    page_cache: Option<bool>,
 }
 
-/// `appenders` tasks append `total` messages in all, `batch` per call, each waiting for its
-/// ack (latency is per call).
+/// `appenders` producers append `total` messages in all, `batch` per call; each producer
+/// keeps `window` calls in flight (one task per in-flight call, all drawing on the
+/// producer's share of messages), so `window == 1` is the closed loop (each producer awaits
+/// its ack before the next call) and a larger window is an open-loop producer with many
+/// requests outstanding, as a broker connection of an async producer. Latency is per call.
 async fn append_run(dir: &Path, shape: Shape, total: usize) -> Run {
     let Shape {
         mode,
         appenders,
+        window,
         batch,
         zero_fill,
+        page_cache,
     } = shape;
-    let store = ShardStore::open(store_config(dir, mode, zero_fill), GlommioStorage)
+    let mut config = store_config(dir, mode, zero_fill);
+    if let Some(page_cache) = page_cache {
+        config.async_flush_page_cache_writes = page_cache;
+    }
+    let store = ShardStore::open(config, GlommioStorage)
         .await
         .expect("open store");
     let hist = Rc::new(RefCell::new(
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
     ));
-    let per_task = total / appenders / batch;
+    let calls_per_producer = total / appenders / batch;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..appenders {
-        let store = store.clone();
-        let hist = hist.clone();
-        tasks.push(glommio::spawn_local(async move {
-            let body = vec![0x61_u8; BODY_BYTES];
-            let messages = vec![message(&body); batch];
-            for _ in 0..per_task {
-                let t = Instant::now();
-                if batch == 1 {
-                    store.append_one(&messages[0]).await.expect("append");
-                } else {
-                    store.append(&messages).await.expect("append");
+        // The producer's calls not yet started, shared by its `window` in-flight slots.
+        let calls_left = Rc::new(std::cell::Cell::new(calls_per_producer));
+        for _ in 0..window {
+            let store = store.clone();
+            let hist = hist.clone();
+            let calls_left = calls_left.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let body = vec![0x61_u8; BODY_BYTES];
+                let messages = vec![message(&body); batch];
+                while calls_left.get() > 0 {
+                    calls_left.set(calls_left.get() - 1);
+                    let t = Instant::now();
+                    if batch == 1 {
+                        store.append_one(&messages[0]).await.expect("append");
+                    } else {
+                        store.append(&messages).await.expect("append");
+                    }
+                    let us = u64::try_from(t.elapsed().as_micros())
+                        .unwrap_or(u64::MAX)
+                        .max(1);
+                    let _ = hist.borrow_mut().record(us);
                 }
-                let us = u64::try_from(t.elapsed().as_micros())
-                    .unwrap_or(u64::MAX)
-                    .max(1);
-                let _ = hist.borrow_mut().record(us);
-            }
-        }));
+            }));
+        }
     }
     for t in tasks {
         t.await;
     }
     let secs = start.elapsed().as_secs_f64();
     let stats = store.stats();
-    let n = (per_task * appenders * batch) as f64;
+    let n = (calls_per_producer * appenders * batch) as f64;
     let record_bytes = store.log_offsets().1 as f64;
+    // Shutdown syncs everything: with page-cache writes this is where the device catches up
+    // with what was acknowledged, so the rate to here is the sustained one.
     store.shutdown().await.expect("shutdown");
+    let drained_secs = start.elapsed().as_secs_f64();
     let h = hist.borrow();
     Run {
         msgs_per_sec: n / secs,
         mib_per_sec: record_bytes / secs / (1 << 20) as f64,
+        drained_mib_per_sec: record_bytes / drained_secs / (1 << 20) as f64,
         p50_us: h.value_at_quantile(0.5),
         p99_us: h.value_at_quantile(0.99),
         msgs_per_sync: n / stats.log_syncs.max(1) as f64,
@@ -234,6 +271,42 @@ async fn append_run(dir: &Path, shape: Shape, total: usize) -> Run {
         kib_per_round: record_bytes / 1024.0 / stats.flush_rounds.max(1) as f64,
         round_write_us: stats.round_write_micros as f64 / stats.flush_rounds.max(1) as f64,
         writing_share: stats.round_write_micros as f64 / 1e6 / secs,
+    }
+}
+
+/// One ASYNC_FLUSH run: (producers, in flight per producer, messages per call, page-cache
+/// override).
+type AsyncRun = (usize, usize, usize, Option<bool>);
+
+/// The ASYNC_FLUSH runs of a section name: `(producers, in flight per producer, messages per
+/// call, page-cache override)`. `async`: 256 x 1 x 1 and 256 x 1 x 16 (closed loop);
+/// `async-1024`: 1024 x 1 x 1; `window`: 16 x 256 x 1 (open loop); `window-AxW`: A x W x 1.
+/// A suffix `@direct` or `@cached` forces the CommitLog write path. `None`: not an ASYNC_FLUSH
+/// section.
+fn async_section(section: &str) -> Option<Vec<AsyncRun>> {
+    let (name, page_cache) = match section.split_once('@') {
+        None => (section, None),
+        Some((name, "direct")) => (name, Some(false)),
+        Some((name, "cached")) => (name, Some(true)),
+        Some(_) => return None,
+    };
+    let with = |runs: &[(usize, usize, usize)]| {
+        Some(
+            runs.iter()
+                .map(|&(a, w, b)| (a, w, b, page_cache))
+                .collect(),
+        )
+    };
+    match name {
+        "async" => with(&[(256, 1, 1), (256, 1, 16)]),
+        "async-1" => with(&[(256, 1, 1)]),
+        "async-1024" => with(&[(1024, 1, 1)]),
+        "window" => with(&[(16, 256, 1)]),
+        _ => {
+            let (a, w) = name.strip_prefix("window-")?.split_once('x')?;
+            let (a, w) = (a.parse().ok()?, w.parse().ok()?);
+            (a > 0 && w > 0).then(|| vec![(a, w, 1, page_cache)])
+        }
     }
 }
 
@@ -299,27 +372,37 @@ fn main() {
                 ",\"mmap\":{{\"copy_mib_s\":{copy:.0},\"with_msync_mib_s\":{synced:.0},\"direct_mib_s\":{direct:.0}}}"
             ));
         }
-        for (section, runs) in [
-            ("async", &[(256usize, 1usize), (256, 16)][..]),
-            ("async-1024", &[(1024, 1)][..]),
-        ] {
-            if !has(section) {
+        // ASYNC_FLUSH sections run in the order given, so configurations can be interleaved
+        // (`raw` is measured once, first; `raw-again` measures it again at that point).
+        for section in &sections {
+            if section == "raw-again" {
+                let raw_bytes = (async_total * (BODY_BYTES + 128)) as u64;
+                raw = raw_write(&dir, raw_bytes).await;
+                println!("raw O_DIRECT sequential write, 1 MiB x4 in flight: {raw:.0} MiB/s");
+                json.push_str(&format!(",\"raw_again_mib_s\":{raw:.0}"));
                 continue;
             }
-            for &(appenders, batch) in runs {
+            let Some(runs) = async_section(section) else {
+                continue;
+            };
+            for (appenders, window, batch, page_cache) in runs {
                 let shape = Shape {
                     mode: FlushMode::Async,
                     appenders,
+                    window,
                     batch,
                     zero_fill: None,
+                    page_cache,
                 };
                 let a = append_run(&dir.join("async"), shape, async_total).await;
                 println!(
-                    "{section} 1 KiB, {appenders} appenders x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw, {:.0}% of raw at 256 KiB x1), call p50 {} us p99 {} us, {:.0} KiB per flush round, round write {:.0} us, writes outstanding {:.0}% of the time",
+                    "{section} 1 KiB, {appenders} producers x {window} in flight x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw, {:.0}% of raw at 256 KiB x1; {:.0} MiB/s = {:.0}% of raw up to the final sync), call p50 {} us p99 {} us, {:.0} KiB per flush round, round write {:.0} us, writes outstanding {:.0}% of the time",
                     a.msgs_per_sec,
                     a.mib_per_sec,
                     100.0 * a.mib_per_sec / raw,
                     100.0 * a.mib_per_sec / raw_closed_loop,
+                    a.drained_mib_per_sec,
+                    100.0 * a.drained_mib_per_sec / raw,
                     a.p50_us,
                     a.p99_us,
                     a.kib_per_round,
@@ -327,8 +410,8 @@ fn main() {
                     100.0 * a.writing_share
                 );
                 json.push_str(&format!(
-                    ",\"{section}_a{appenders}_b{batch}\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"round_write_us\":{:.0},\"writing_share\":{:.2}}}",
-                    a.msgs_per_sec, a.mib_per_sec, a.p50_us, a.p99_us, a.round_write_us, a.writing_share
+                    ",\"{section}_a{appenders}_w{window}_b{batch}\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"drained_mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"round_write_us\":{:.0},\"writing_share\":{:.2}}}",
+                    a.msgs_per_sec, a.mib_per_sec, a.drained_mib_per_sec, a.p50_us, a.p99_us, a.round_write_us, a.writing_share
                 ));
             }
         }
@@ -341,8 +424,10 @@ fn main() {
                 let shape = Shape {
                     mode: FlushMode::Sync,
                     appenders,
+                    window: 1,
                     batch: 1,
                     zero_fill,
+                    page_cache: None,
                 };
                 let s = append_run(&dir.join("sync"), shape, total).await;
                 println!(

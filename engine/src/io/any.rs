@@ -164,6 +164,13 @@ impl StorageFile for AnyFile {
         }
     }
 
+    async fn write_cached_at(&self, data: bytes::Bytes, pos: u64) -> io::Result<usize> {
+        match self {
+            AnyFile::Disk(f) => f.write_cached_at(data, pos).await,
+            AnyFile::Faulty(f) => f.write_cached_at(data, pos).await,
+        }
+    }
+
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes> {
         match self {
             AnyFile::Disk(f) => f.read_at(pos, len).await,

@@ -2,12 +2,18 @@
 //!
 //! Each file keeps two images: `data` (what completed writes produced; what the process and a
 //! `kill -9` see) and `synced` (the image at the last `fdatasync`; what survives a machine
-//! crash). Faults, set through [`FaultyStorage::faults`]:
+//! crash). Direct (`write_at`) and page-cache (`write_cached_at`) writes land in the same
+//! images: on Linux both survive a `kill -9` once completed, and neither survives power loss
+//! unless a later sync covered it; only direct writes are checked for alignment. Faults, set
+//! through [`FaultyStorage::faults`] (they apply to both kinds of write):
 //! - `short_writes`: the next N writes persist only half the buffer (rounded down to the
-//!   alignment) and report that count;
+//!   alignment for direct writes) and report that count;
 //! - `write_errno`: every write fails with this errno (e.g. `EIO`) until cleared;
 //! - `sync_errno`: every `fdatasync` fails with this errno (e.g. `EIO`, `ENOSPC`);
 //! - `write_errno_after`: the write after N more successful ones starts failing.
+//!
+//! [`FaultyStorage::hold_syncs`] makes every `fdatasync` wait until
+//! [`FaultyStorage::release_syncs`] (a device flush as slow as a test wants).
 //!
 //! [`FaultyStorage::crash`] returns a fresh file system as a restarted process would find it:
 //! - [`CrashKind::ProcessKill`] keeps every completed write (the OS or device has them);
@@ -66,8 +72,10 @@ pub struct Faults {
 /// Counters a test can assert on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FsCounters {
-    /// Completed `write_at` calls.
+    /// Completed `write_at` and `write_cached_at` calls.
     pub writes: u64,
+    /// Of those, completed `write_cached_at` calls (page-cache writes).
+    pub cached_writes: u64,
     /// Completed `fdatasync` calls.
     pub syncs: u64,
 }
@@ -98,6 +106,9 @@ struct FsState {
     disk_used_ratio: f64,
     /// Paths locked by [`Storage::lock_exclusive`] and not yet released.
     locked: BTreeSet<PathBuf>,
+    /// While set, `fdatasync` calls wait; the wakers of those waiting.
+    syncs_held: bool,
+    held_syncs: Vec<std::task::Waker>,
 }
 
 type SharedFile = Arc<Mutex<FileData>>;
@@ -172,6 +183,23 @@ impl FaultyStorage {
     /// Counters of completed operations.
     pub fn counters(&self) -> FsCounters {
         lock(&self.state).counters
+    }
+
+    /// Make every `fdatasync` (those running and later ones) wait until [`Self::release_syncs`].
+    pub fn hold_syncs(&self) {
+        lock(&self.state).syncs_held = true;
+    }
+
+    /// Let held and later `fdatasync` calls complete.
+    pub fn release_syncs(&self) {
+        let waiting = {
+            let mut st = lock(&self.state);
+            st.syncs_held = false;
+            std::mem::take(&mut st.held_syncs)
+        };
+        for w in waiting {
+            w.wake();
+        }
     }
 
     /// Set the clock used for file modification times (ms since the epoch).
@@ -287,6 +315,8 @@ fn crash_image(old: &FsState, kind: CrashKind, seed: u64) -> FaultyStorage {
                 disk_used_ratio: old.disk_used_ratio,
                 // The crashed process's locks died with it.
                 locked: BTreeSet::new(),
+                syncs_held: false,
+                held_syncs: Vec::new(),
             })),
         }
     }
@@ -437,21 +467,10 @@ impl Storage for FaultyStorage {
     }
 }
 
-impl StorageFile for FaultyFile {
-    type Buf = Vec<u8>;
-
-    fn alloc_buf(&self, len: usize) -> Vec<u8> {
-        vec![0; len]
-    }
-
-    async fn write_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<usize> {
-        futures_lite::future::yield_now().await;
-        assert_eq!(
-            pos % IO_ALIGNMENT_BYTES as u64,
-            0,
-            "unaligned write at {pos}"
-        );
-        assert_eq!(buf.len() % IO_ALIGNMENT_BYTES, 0, "unaligned write length");
+impl FaultyFile {
+    /// A completed write of `data` at `pos` into the process-visible image, with the write
+    /// faults applied. A short write persists half of `data`, rounded down to `granule`.
+    fn store_written(&self, data: &[u8], pos: u64, granule: usize) -> io::Result<usize> {
         // The file system lock is held through the copy, so a `power_loss` image is taken
         // either wholly before or wholly after this write.
         let mut fs = lock(&self.fs);
@@ -469,9 +488,9 @@ impl StorageFile for FaultyFile {
         let pos = usize::try_from(pos).map_err(|_| errno(libc::EFBIG))?;
         let len = if fs.faults.short_writes > 0 {
             fs.faults.short_writes -= 1;
-            (buf.len() / 2) & !(IO_ALIGNMENT_BYTES - 1)
+            (data.len() / 2) / granule * granule
         } else {
-            buf.len()
+            data.len()
         };
         let end = pos.checked_add(len).ok_or_else(|| errno(libc::EFBIG))?;
         let old_len = lock(&self.data).data.len();
@@ -483,9 +502,37 @@ impl StorageFile for FaultyFile {
         if f.data.len() < end {
             f.data.resize(end, 0);
         }
-        f.data[pos..end].copy_from_slice(&buf[..len]);
+        f.data[pos..end].copy_from_slice(&data[..len]);
         f.mtime_ms = fs.clock_ms;
         Ok(len)
+    }
+}
+
+impl StorageFile for FaultyFile {
+    type Buf = Vec<u8>;
+
+    fn alloc_buf(&self, len: usize) -> Vec<u8> {
+        vec![0; len]
+    }
+
+    async fn write_at(&self, buf: Vec<u8>, pos: u64) -> io::Result<usize> {
+        futures_lite::future::yield_now().await;
+        assert_eq!(
+            pos % IO_ALIGNMENT_BYTES as u64,
+            0,
+            "unaligned write at {pos}"
+        );
+        assert_eq!(buf.len() % IO_ALIGNMENT_BYTES, 0, "unaligned write length");
+        self.store_written(&buf, pos, IO_ALIGNMENT_BYTES)
+    }
+
+    async fn write_cached_at(&self, data: Bytes, pos: u64) -> io::Result<usize> {
+        futures_lite::future::yield_now().await;
+        // The same images as a direct write: a completed page-cache write is what the
+        // process and a `kill -9` see, and only a sync moves it into `synced`.
+        let n = self.store_written(&data, pos, 1)?;
+        lock(&self.fs).counters.cached_writes += 1;
+        Ok(n)
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes> {
@@ -499,6 +546,16 @@ impl StorageFile for FaultyFile {
 
     async fn fdatasync(&self) -> io::Result<()> {
         futures_lite::future::yield_now().await;
+        std::future::poll_fn(|cx| {
+            let mut fs = lock(&self.fs);
+            if fs.syncs_held {
+                fs.held_syncs.push(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
         let mut fs = lock(&self.fs);
         if let Some(code) = fs.faults.sync_errno {
             return Err(errno(code));
@@ -560,6 +617,56 @@ mod tests {
             let crashed = fs.crash(CrashKind::MachineCrash, 7);
             let image = crashed.file_content(p).unwrap();
             assert_eq!(image[..4096], [1u8; 4096], "synced bytes always survive");
+        });
+    }
+
+    #[test]
+    fn page_cache_writes_land_anywhere_survive_a_kill_and_need_a_sync_for_power_loss() {
+        run(async {
+            let fs = FaultyStorage::new();
+            let p = Path::new("/f");
+            let f = fs.open(p, true).await.unwrap();
+            assert_eq!(
+                f.write_cached_at(Bytes::from_static(b"abc"), 5)
+                    .await
+                    .unwrap(),
+                3
+            );
+            f.fdatasync().await.unwrap();
+            assert_eq!(
+                f.write_cached_at(Bytes::from(vec![7u8; 2000]), 8)
+                    .await
+                    .unwrap(),
+                2000
+            );
+            assert_eq!(&*f.read_at(5, 4).await.unwrap(), b"abc\x07");
+            assert_eq!(fs.counters().cached_writes, 2);
+            let killed = fs.crash(CrashKind::ProcessKill, 1).file_content(p).unwrap();
+            assert_eq!(killed[5..8], *b"abc");
+            assert_eq!(killed[8..], [7u8; 2000]);
+            // Power loss: the synced bytes always survive; the unsynced ones only by chance,
+            // and some seed must lose some of them.
+            let mut lost_some = false;
+            for seed in 1..20 {
+                let image = fs
+                    .crash(CrashKind::MachineCrash, seed)
+                    .file_content(p)
+                    .unwrap();
+                assert_eq!(image[5..8], *b"abc", "seed {seed}");
+                lost_some |= image[8..] != [7u8; 2000];
+            }
+            assert!(lost_some);
+            // A short page-cache write persists half, not rounded to pages.
+            fs.faults(|x| x.short_writes = 1);
+            assert_eq!(
+                f.write_cached_at(Bytes::from(vec![1u8; 101]), 0)
+                    .await
+                    .unwrap(),
+                50
+            );
+            let content = fs.file_content(p).unwrap();
+            assert_eq!(content[..50], [1u8; 50]);
+            assert_eq!(content[50], 7, "past the short write: the earlier bytes");
         });
     }
 

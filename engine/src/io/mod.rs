@@ -6,7 +6,9 @@
 //!   length is a multiple of [`IO_ALIGNMENT_BYTES`]. This is what `O_DIRECT` demands; the
 //!   in-memory implementation checks it too, so a test catches a misaligned write.
 //! - A completed `write_at` means the bytes reached the device (O_DIRECT) and so survive a
-//!   `kill -9` of the process. Only `fdatasync` makes them survive a machine crash.
+//!   `kill -9` of the process. A completed `write_cached_at` (any position and length, through
+//!   the page cache) means the kernel has them: they survive a `kill -9` too, and reads see
+//!   them. Only `fdatasync` makes either survive a machine crash.
 //! - A write may be short (fewer bytes than asked); callers must check the count.
 //! - Creating and removing files is treated as immediately durable (the real implementation
 //!   syncs the parent directory after creating a file).
@@ -140,6 +142,10 @@ pub trait StorageFile: 'static {
     }
     /// Write `buf` at `pos` (aligned). Returns the bytes written, which may be fewer than asked.
     async fn write_at(&self, buf: Self::Buf, pos: u64) -> io::Result<usize>;
+    /// Write `data` at `pos` (any alignment) through the page cache. Returns the bytes written,
+    /// which may be fewer than asked. Completed, the bytes are the kernel's (they survive a
+    /// `kill -9` and every read sees them) but only `fdatasync` puts them on the device.
+    async fn write_cached_at(&self, data: Bytes, pos: u64) -> io::Result<usize>;
     /// Read up to `len` bytes at `pos` (any alignment). Returns fewer only at end of file.
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes>;
     /// Make every completed write durable against a machine crash.
