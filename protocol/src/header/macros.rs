@@ -57,6 +57,20 @@ macro_rules! header_field_read {
 }
 
 /// Write one field into `ext` (an `&mut ExtFields`).
+macro_rules! header_field_parse {
+    (required $text:ident, $wire:literal, $ty:ty) => {
+        match $text {
+            Some(text) => <$ty as $crate::header::HeaderValue>::parse($wire, text)?,
+            None => return Err($crate::header::HeaderError::Missing { field: $wire }),
+        }
+    };
+    (optional $text:ident, $wire:literal, $ty:ty) => {
+        $text
+            .map(|text| <$ty as $crate::header::HeaderValue>::parse($wire, text))
+            .transpose()?
+    };
+}
+
 macro_rules! header_field_write {
     (required $ext:ident, $wire:literal, $value:expr) => {
         $crate::header::write_value($ext, $wire, &$value)
@@ -159,11 +173,23 @@ macro_rules! dual_named_header {
             }
 
             /// Read the V2 (abbreviated) names.
+            ///
+            /// One pass over the entries collects every field's text (the send header is
+            /// read once per message; a search per field cost more than the rest of the
+            /// read), then the fields are parsed in declaration order, so the first error is
+            /// the one a search per field would report.
             pub fn read_v2(
                 ext: &$crate::command::ExtFields,
             ) -> ::core::result::Result<Self, $crate::header::HeaderError> {
+                $( let mut $field: Option<&str> = None; )*
+                for (key, text) in ext.iter() {
+                    match key {
+                        $( $v2 => $field = Some(text), )*
+                        _ => {}
+                    }
+                }
                 Ok($name {
-                    $( $field: header_field_read!($kind ext, $v2, $ty), )*
+                    $( $field: header_field_parse!($kind $field, $v2, $ty), )*
                 })
             }
 
