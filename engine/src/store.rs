@@ -341,20 +341,37 @@ fn is_prepared_or_rollback(sys_flag: i32) -> bool {
 
 /// The keys a record is indexed by (`topic#UNIQ_KEY`, `topic#k` for each of KEYS).
 pub(crate) fn index_keys(topic: &str, props: &str, mut each: impl FnMut(&str)) {
-    // One key buffer per thread (every shard runs on its own): no allocation per record.
+    with_index_key_buffer(|key| index_keys_into(key, topic, props, &mut each));
+}
+
+/// Run `f` with this thread's index key buffer (every shard runs on its own thread): no
+/// allocation per record.
+fn with_index_key_buffer(f: impl FnOnce(&mut String)) {
     thread_local! {
         static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
     KEY.with(|key| match key.try_borrow_mut() {
-        Ok(mut key) => index_keys_into(&mut key, topic, props, &mut each),
-        // Re-entered from `each` (never today): fall back to a fresh buffer.
-        Err(_) => index_keys_into(&mut String::new(), topic, props, &mut each),
+        Ok(mut key) => f(&mut key),
+        // Re-entered (never today): a fresh buffer.
+        Err(_) => f(&mut String::new()),
     });
 }
 
 fn index_keys_into(key: &mut String, topic: &str, props: &str, each: &mut impl FnMut(&str)) {
+    let [uniq, user_keys] = properties::get_each(props, [keys::UNIQ_KEY, keys::KEYS]);
+    index_keys_of(key, topic, uniq, user_keys, each);
+}
+
+/// [`index_keys`] from the record's UNIQ_KEY and KEYS values, already looked up.
+fn index_keys_of(
+    key: &mut String,
+    topic: &str,
+    uniq: Option<&str>,
+    user_keys: Option<&str>,
+    each: &mut impl FnMut(&str),
+) {
     key.clear();
-    if let Some(uniq) = properties::get(props, keys::UNIQ_KEY) {
+    if let Some(uniq) = uniq {
         if !uniq.is_empty() {
             key.push_str(topic);
             key.push('#');
@@ -362,7 +379,7 @@ fn index_keys_into(key: &mut String, topic: &str, props: &str, each: &mut impl F
             each(key);
         }
     }
-    if let Some(ks) = properties::get(props, keys::KEYS) {
+    if let Some(ks) = user_keys {
         for k in ks.split(keys::KEY_SEPARATOR).filter(|k| !k.is_empty()) {
             key.clear();
             key.push_str(topic);
@@ -614,7 +631,9 @@ impl<S: Storage> ShardStore<S> {
             st.stats.messages_appended += messages.len() as u64;
             (placements, st.write_pos)
         };
-        let wait = messages.iter().any(waits_for_flush);
+        // `WAIT` only changes SYNC_FLUSH acks: skip reading it otherwise.
+        let wait =
+            self.inner.config.flush_mode != FlushMode::Sync || messages.iter().any(waits_for_flush);
         let status = self.await_ack(target, wait).await?;
         Ok(AppendOutcome { status, placements })
     }
@@ -635,7 +654,8 @@ impl<S: Storage> ShardStore<S> {
             st.stats.messages_appended += 1;
             (placement, st.write_pos)
         };
-        let status = self.await_ack(target, waits_for_flush(message)).await?;
+        let wait = self.inner.config.flush_mode != FlushMode::Sync || waits_for_flush(message);
+        let status = self.await_ack(target, wait).await?;
         Ok(SingleAppendOutcome { status, placement })
     }
 
@@ -1211,11 +1231,14 @@ fn place_validated<F: StorageFile>(
     st.write_pos += len64;
     let record_end = st.write_pos;
     st.record_ends.push_back(record_end);
+    // One pass over the properties for everything the queue entry and the index need.
+    let [tags, uniq, user_keys] =
+        properties::get_each(m.properties, [keys::TAGS, keys::UNIQ_KEY, keys::KEYS]);
     if let Some(q) = queue {
         let entry = CqEntry {
             physical_offset: phys,
             size: len as i32,
-            tags_code: tags_code_of(m.properties),
+            tags_code: tag::tags_code(tags),
         };
         let newly_pending = {
             let mut cq = q.borrow_mut();
@@ -1231,7 +1254,11 @@ fn place_validated<F: StorageFile>(
         && m.sys_flag & sysflag::TRANSACTION_TYPE_MASK != sysflag::TRANSACTION_ROLLBACK_TYPE
     {
         let State { index, .. } = st;
-        index_keys(m.topic, m.properties, |k| index.put(k, phys, store_ts));
+        with_index_key_buffer(|key| {
+            index_keys_of(key, m.topic, uniq, user_keys, &mut |k| {
+                index.put(k, phys, store_ts);
+            });
+        });
     }
     Placement {
         physical_offset: phys,

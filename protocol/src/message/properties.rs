@@ -63,6 +63,20 @@ pub fn get<'a>(properties: &'a str, key: &str) -> Option<&'a str> {
     found
 }
 
+/// The effective values of several keys in one pass: `[get(properties, keys[0]), ...]`.
+/// (The store reads TAGS, UNIQ_KEY and KEYS of every record.)
+pub fn get_each<'a, const N: usize>(properties: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
+    let mut found = [None; N];
+    for (name, value) in iter(properties) {
+        for (slot, key) in found.iter_mut().zip(keys) {
+            if name == key {
+                *slot = Some(value);
+            }
+        }
+    }
+    found
+}
+
 /// All entries as Java's map would hold them: each name once, with its last value, in the
 /// order of its first appearance.
 pub fn parse(properties: &str) -> Vec<(String, String)> {
@@ -142,6 +156,16 @@ mod tests {
         for key in ["k", "kk", "ab", "a", "", "\u{1}", "k\u{1}x", "zz"] {
             let by_iter = iter(s).filter(|(n, _)| *n == key).last().map(|(_, v)| v);
             assert_eq!(get(s, key), by_iter, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn get_each_matches_get_for_every_key() {
+        let s = "A\u{1}1\u{2}B\u{1}2\u{2}A\u{1}3\u{2}\u{1}x\u{2}C\u{1}\u{2}";
+        let keys = ["A", "B", "C", "D", ""];
+        let each = get_each(s, keys);
+        for (key, got) in keys.iter().zip(each) {
+            assert_eq!(got, get(s, key), "{key:?}");
         }
     }
 
