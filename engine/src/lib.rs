@@ -76,6 +76,19 @@
 //! closed loop here: with one executor, 4,096 woken producers encode before the flusher runs,
 //! so it still alternates encode / write.
 //!
+//! **Sustained runs fall below 50%** (lead, quiet machine, same build). The 1M-message sections
+//! above write ~1.1 GiB each, and the first one in a process is the good case:
+//! - `raw,async-1,async-1,async-1,raw-again` gave 52%, 68%, then **15%** of raw (1599 MiB/s).
+//!   In the third section each 269 KiB `pwrite` took 911 us instead of 77-141 us.
+//! - One section of 3M messages (3.4 GiB) gave **27%** of raw (594 MiB/s against 2167 MiB/s);
+//!   each 169 KiB `pwrite` took 165 us.
+//!
+//! Once a few GiB have gone through the page cache, the buffered write path slows down.
+//! Suspects, not yet tested: writeback of the previous rounds holding pages the next `pwrite`
+//! touches (stable pages), and journal waits while the periodic `fdatasync` commits. So the
+//! 50% target holds for the first ~2 GiB, not for a sustained stream; the O_DIRECT path
+//! measured 24-54% in earlier sessions.
+//!
 //! Design measurements behind it (earlier the same day, quieter, four configurations per
 //! process, three interleaved rounds, 1M messages, raw 1707-2665 MiB/s):
 //! - page-cache write as a synchronous `pwrite` vs an io_uring buffered write (glommio
