@@ -83,11 +83,16 @@
 //! - One section of 3M messages (3.4 GiB) gave **27%** of raw (594 MiB/s against 2167 MiB/s);
 //!   each 169 KiB `pwrite` took 165 us.
 //!
+//! - 3M messages per section, `raw,async-1@direct,async-1@cached,raw-again` (raw 2136 MiB/s;
+//!   1268 MiB/s at 256 KiB x 1): O_DIRECT 535 MiB/s = **25%** (call p50 508 us), then page
+//!   cache 453 MiB/s = **21%** (p50 260 us, p99 1.6 ms).
+//!
 //! Once a few GiB have gone through the page cache, the buffered write path slows down.
 //! Suspects, not yet tested: writeback of the previous rounds holding pages the next `pwrite`
 //! touches (stable pages), and journal waits while the periodic `fdatasync` commits. So the
-//! 50% target holds for the first ~2 GiB, not for a sustained stream; the O_DIRECT path
-//! measured 24-54% in earlier sessions.
+//! 50% target holds for the first ~2 GiB, not for a sustained stream. Sustained, both paths
+//! run at ~450-600 MiB/s, which is 35-42% of what one 256 KiB write at a time gets. The page
+//! cache keeps the lower ack latency.
 //!
 //! Design measurements behind it (earlier the same day, quieter, four configurations per
 //! process, three interleaved rounds, 1M messages, raw 1707-2665 MiB/s):
