@@ -3,7 +3,9 @@
 //! - [`stats`]: counters, HDR histograms, the live line and the final report.
 //! - [`null_server`]: the store-nothing NameServer + broker that measures the client's ceiling.
 //! - [`load`]: the produce, consume and end-to-end drivers the `rmq-bench` binary runs.
+//! - [`fixtures`]: sample frames shared by the codec benchmarks and tests.
 
+pub mod fixtures;
 pub mod load;
 pub mod null_server;
 pub mod stats;

@@ -216,12 +216,16 @@ impl StorageFile for GlommioFile {
                 pos,
             )
         };
-        match usize::try_from(n) {
-            Ok(n) => Ok(n),
-            // Nothing written yet: the caller's short-write loop writes it again.
-            Err(_) if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(_) => Err(io::Error::last_os_error()),
-        }
+        let Ok(written) = usize::try_from(n) else {
+            let err = io::Error::last_os_error();
+            // Interrupted before writing: the caller's short-write loop writes it again.
+            return if err.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(err)
+            };
+        };
+        Ok(written)
     }
 
     async fn fdatasync(&self) -> io::Result<()> {

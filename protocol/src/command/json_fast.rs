@@ -254,6 +254,11 @@ impl<'a> Parser<'a> {
     fn skip_scalar(&mut self) -> Option<()> {
         match self.peek()? {
             b'"' => {
+                // Usually plain (`"serializeTypeCurrentRPC":"JSON"` in every header): checked
+                // in place; only an escaped one is unescaped, into a throwaway string.
+                if self.plain_string().is_some() {
+                    return Some(());
+                }
                 let mut scratch = String::new();
                 self.string_into(&mut scratch).map(|_| ())
             }
