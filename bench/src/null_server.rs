@@ -1,6 +1,10 @@
 //! `rmq-bench null-server`: a NameServer and a broker on one port that answer at once and
 //! store nothing. Routes point every topic at this same address, SENDs get SUCCESS with a
 //! well-formed offset message id and a per-queue offset counter, oneway SENDs get no reply.
+//! A SEND reply carries the same extFields a Java 5.x broker sends (`msgId`, `queueId`,
+//! `queueOffset`, `transactionId` = the message's `UNIQ_KEY`, `MSG_REGION`, `TRACE_ON`), so the
+//! client parses as much per reply here as against a real broker and the ratio measures
+//! storage and dispatch, not a shorter reply.
 //! It measures the load generator's own ceiling: the ratio of a real broker's rate to this
 //! one is what storage and dispatch cost.
 //!
@@ -30,6 +34,7 @@ use rmq_protocol::header::{
     PullMessageResponseHeader, SendMessageResponseHeader,
 };
 use rmq_protocol::message::id::encode_offset_msg_id;
+use rmq_protocol::message::properties;
 use rmq_protocol::RemotingCommand;
 
 /// Bytes read per read call.
@@ -42,6 +47,8 @@ pub const NULL_QUEUES_DEFAULT: i32 = 8;
 pub const NULL_BROKER_NAME: &str = "null-broker";
 /// The cluster name.
 pub const NULL_CLUSTER_NAME: &str = "NullCluster";
+/// `MSG_REGION` in SEND replies: the Java broker's default `regionId`.
+const NULL_REGION: &str = "DefaultRegion";
 
 /// What one null-server executor needs.
 #[derive(Debug, Clone)]
@@ -197,15 +204,22 @@ fn answer(state: &NullState, req: &RemotingCommand) -> Option<RemotingCommand> {
                     return None;
                 }
                 let mut r = reply(response_code::SUCCESS);
+                let uniq_key = h
+                    .properties
+                    .as_deref()
+                    .and_then(|p| properties::get(p, "UNIQ_KEY"))
+                    .map(str::to_owned);
                 SendMessageResponseHeader {
                     msg_id: encode_offset_msg_id(state.store_host, physical),
                     queue_id,
                     queue_offset: offset,
-                    transaction_id: None,
+                    transaction_id: uniq_key,
                     batch_uniq_id: None,
                     recall_handle: None,
                 }
                 .write_to(&mut r.ext_fields);
+                r.ext_fields.insert("MSG_REGION", NULL_REGION);
+                r.ext_fields.insert("TRACE_ON", "true");
                 r
             }
             Err(e) => {
@@ -287,7 +301,7 @@ mod tests {
                 sys_flag: 0,
                 born_timestamp: 0,
                 flag: 0,
-                properties: None,
+                properties: Some("UNIQ_KEY\u{1}7F0000010001\u{2}".into()),
                 reconsume_times: None,
                 unit_mode: None,
                 max_reconsume_times: None,
@@ -323,6 +337,10 @@ mod tests {
         let h2: SendMessageResponseHeader = second.decode_header().unwrap();
         assert_eq!((h1.queue_id, h1.queue_offset, h2.queue_offset), (2, 0, 1));
         assert_eq!(h1.msg_id.len(), 32);
+        // The extFields a Java 5.x broker adds to a SEND reply.
+        assert_eq!(h1.transaction_id.as_deref(), Some("7F0000010001"));
+        assert_eq!(first.ext_fields.get("MSG_REGION"), Some("DefaultRegion"));
+        assert_eq!(first.ext_fields.get("TRACE_ON"), Some("true"));
         assert!(answer(&s, &send(1, true)).is_none());
         // An out-of-range queue goes to queue 0 rather than failing.
         let h: SendMessageResponseHeader = answer(&s, &send(99, false))
