@@ -31,6 +31,11 @@ pub const FLUSH_WRITE_BYTES_MAX: usize = 1024 * 1024;
 /// Default of [`crate::StoreConfig::zero_fill_ahead_bytes`].
 pub const ZERO_FILL_AHEAD_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
 
+/// Synced CommitLog bytes (the newest) an ASYNC_FLUSH store with page-cache writes keeps in
+/// the page cache; older synced pages are dropped after each periodic sync
+/// ([`crate::StoreConfig::page_cache_keep_bytes`]). Four times the default tail cache.
+pub const PAGE_CACHE_KEEP_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+
 /// Largest accepted `zero_fill_ahead_bytes` (zeroing further ahead only costs bandwidth).
 pub const ZERO_FILL_AHEAD_BYTES_MAX: u64 = 256 * 1024 * 1024;
 

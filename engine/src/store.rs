@@ -214,6 +214,9 @@ pub struct StoreStats {
     pub flush_rounds: u64,
     /// Total time spent in CommitLog `fdatasync` calls of the flusher (us).
     pub log_sync_micros: u64,
+    /// Synced CommitLog bytes whose page cache was dropped (the page-cache window,
+    /// [`StoreConfig::page_cache_keep_bytes`]).
+    pub cache_dropped_bytes: u64,
     /// Bytes of zeros written ahead of the write position (see
     /// [`StoreConfig::zero_fill_ahead_bytes`]).
     pub zero_filled_bytes: u64,
@@ -270,6 +273,9 @@ pub(crate) struct State<F> {
     /// The last record end at or below `written` / `synced` (what may be checkpointed).
     written_record_end: u64,
     synced_record_end: u64,
+    /// With page-cache writes: the log below this position has had its page cache dropped
+    /// (see [`drop_synced_pages`]); always at or below `synced`.
+    cache_dropped_below: u64,
     /// The page range a zero-fill write is in flight for; a flush round never writes data
     /// into it until that write completed (their order on the device would be undefined).
     pub(crate) zeroing: Option<(u64, u64)>,
@@ -417,6 +423,7 @@ impl<F: StorageFile> State<F> {
             record_ends: VecDeque::new(),
             written_record_end: 0,
             synced_record_end: 0,
+            cache_dropped_below: 0,
             zeroing: None,
             fenced: None,
             no_space: None,
@@ -436,6 +443,7 @@ impl<F: StorageFile> State<F> {
         self.zeroed_upto = crate::io::align_up(end);
         self.written_record_end = end;
         self.synced_record_end = end;
+        self.cache_dropped_below = end;
         assert_eq!(self.partial_page.len() as u64, end - align_down(end));
     }
 
@@ -1935,11 +1943,49 @@ async fn sync_log<S: Storage>(inner: &Inner<S>) -> Result<(), String> {
         let mut st = inner.state.borrow_mut();
         st.stats.log_sync_micros = st.stats.log_sync_micros.saturating_add(micros);
     }
-    let mut st = inner.state.borrow_mut();
-    st.synced = st.synced.max(target.0);
-    st.synced_record_end = st.synced_record_end.max(target.1);
-    st.stats.log_syncs += 1;
+    {
+        let mut st = inner.state.borrow_mut();
+        st.synced = st.synced.max(target.0);
+        st.synced_record_end = st.synced_record_end.max(target.1);
+        st.stats.log_syncs += 1;
+    }
+    if inner.page_cache_writes {
+        drop_synced_pages(inner).await;
+    }
     Ok(())
+}
+
+/// Page-cache writes: drop the page cache of synced log bytes older than the newest
+/// [`StoreConfig::page_cache_keep_bytes`], so the log's footprint stays bounded and new writes
+/// reuse freed pages (why: the config field's docs). Runs after each periodic sync, in its
+/// task; each byte is dropped once (`State::cache_dropped_below`).
+async fn drop_synced_pages<S: Storage>(inner: &Inner<S>) {
+    let seg_size = inner.config.commit_log_segment_bytes;
+    let ranges = {
+        let mut st = inner.state.borrow_mut();
+        let upto = align_down(st.synced.saturating_sub(inner.config.page_cache_keep_bytes));
+        let from = st.cache_dropped_below;
+        if upto <= from {
+            return;
+        }
+        st.cache_dropped_below = upto;
+        st.stats.cache_dropped_bytes += upto - from;
+        let mut ranges = Vec::new();
+        let mut base = from - from % seg_size;
+        while base < upto {
+            // A segment retention deleted meanwhile has no pages left to drop.
+            if let Some(file) = st.segments.get(&base).and_then(|s| s.file.clone()) {
+                let start = from.max(base) - base;
+                let end = upto.min(base + seg_size) - base;
+                ranges.push((file, start, end - start));
+            }
+            base += seg_size;
+        }
+        ranges
+    };
+    for (file, pos, len) in ranges {
+        file.drop_cached(pos, len).await;
+    }
 }
 
 /// The segment base holding `pos` and where the write starting at `pos` ends: at `end`, the

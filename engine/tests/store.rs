@@ -742,3 +742,57 @@ fn async_flush_acks_do_not_wait_for_the_periodic_sync() {
         });
     }
 }
+
+#[test]
+fn synced_pages_beyond_the_page_cache_window_are_dropped_and_still_read_back() {
+    const KEEP: u64 = 16 * 1024;
+    for (page_cache, keep, expect_drops) in [
+        (true, KEEP, true),
+        // Unbounded window: nothing dropped. O_DIRECT: there is no page cache to drop.
+        (true, u64::MAX, false),
+        (false, KEEP, false),
+    ] {
+        run(async move {
+            let fs = FaultyStorage::new();
+            let mut cfg = config(FlushMode::Async);
+            cfg.async_flush_page_cache_writes = page_cache;
+            cfg.page_cache_keep_bytes = keep;
+            let store = open(cfg.clone(), &fs).await;
+            // About 200 KB: several 64 KiB segments, so the drops cross segment rolls.
+            for i in 0..200u64 {
+                let b = body(0, i, 900);
+                store.append_one(&msg("T", 0, &b, "")).await.unwrap();
+            }
+            // Let periodic syncs (every 5 ms) cover everything written.
+            for _ in 0..200 {
+                let syncs = fs.counters().syncs;
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                if fs.counters().syncs > syncs + 1 {
+                    break;
+                }
+            }
+            let (min, max) = store.log_offsets();
+            let written = (max - min) as u64;
+            let dropped = fs.counters().cache_dropped_bytes;
+            if expect_drops {
+                // Everything synced except the newest KEEP bytes (rounded down to a page) is
+                // dropped, each byte once; `FaultyFile::drop_cached` checks each range was
+                // synced. A segment's unused tail past its last record counts as written.
+                let upto = (written - KEEP) / 4096 * 4096;
+                assert_eq!(dropped, upto, "written {written}");
+            } else {
+                assert_eq!(dropped, 0, "page_cache={page_cache} keep={keep}");
+            }
+            // Reads do not depend on what is cached.
+            let all = read_all(&store, "T", 0).await;
+            assert_eq!(all.len(), 200);
+            for (i, (qo, b)) in all.iter().enumerate() {
+                assert_eq!(
+                    (*qo, b.as_slice()),
+                    (i as i64, body(0, i as u64, 900).as_slice())
+                );
+            }
+            store.shutdown().await.unwrap();
+        });
+    }
+}

@@ -17,6 +17,9 @@
 //!   producers with many requests in flight per connection; `window-AxW`: A producers x W;
 //! - any ASYNC_FLUSH section with `@direct` or `@cached`: the CommitLog written with
 //!   O_DIRECT, or through the page cache (`StoreConfig::async_flush_page_cache_writes`);
+//!   `@keepall`: through the page cache, keeping every synced page cached
+//!   (`StoreConfig::page_cache_keep_bytes` = unbounded, the behaviour before the page-cache
+//!   window);
 //!   these sections run in the order given, so configurations interleave in one run;
 //!   `raw-again` re-measures the raw ceiling at that point of the order;
 //! - `sync`: SYNC_FLUSH with 1, 16 and 256 appenders (zero-fill ahead on, the default);
@@ -191,8 +194,8 @@ struct Shape {
     /// Messages per call.
     batch: usize,
     zero_fill: Option<bool>,
-    /// Override of [`StoreConfig::async_flush_page_cache_writes`] (`None`: the default).
-    page_cache: Option<bool>,
+    /// Override of the CommitLog write path (`None`: the defaults).
+    page_cache: Option<WritePath>,
 }
 
 /// `appenders` producers append `total` messages in all, `batch` per call; each producer
@@ -210,8 +213,14 @@ async fn append_run(dir: &Path, shape: Shape, total: usize) -> Run {
         page_cache,
     } = shape;
     let mut config = store_config(dir, mode, zero_fill);
-    if let Some(page_cache) = page_cache {
-        config.async_flush_page_cache_writes = page_cache;
+    match page_cache {
+        None => {}
+        Some(WritePath::Direct) => config.async_flush_page_cache_writes = false,
+        Some(WritePath::Cached) => config.async_flush_page_cache_writes = true,
+        Some(WritePath::CachedKeepAll) => {
+            config.async_flush_page_cache_writes = true;
+            config.page_cache_keep_bytes = u64::MAX;
+        }
     }
     let store = ShardStore::open(config, GlommioStorage)
         .await
@@ -276,7 +285,18 @@ async fn append_run(dir: &Path, shape: Shape, total: usize) -> Run {
 
 /// One ASYNC_FLUSH run: (producers, in flight per producer, messages per call, page-cache
 /// override).
-type AsyncRun = (usize, usize, usize, Option<bool>);
+type AsyncRun = (usize, usize, usize, Option<WritePath>);
+
+/// A section's `@` suffix: how the ASYNC_FLUSH CommitLog is written.
+#[derive(Debug, Clone, Copy)]
+enum WritePath {
+    /// `@direct`: O_DIRECT.
+    Direct,
+    /// `@cached`: page cache, default page-cache window.
+    Cached,
+    /// `@keepall`: page cache, nothing dropped after syncs.
+    CachedKeepAll,
+}
 
 /// The ASYNC_FLUSH runs of a section name: `(producers, in flight per producer, messages per
 /// call, page-cache override)`. `async`: 256 x 1 x 1 and 256 x 1 x 16 (closed loop);
@@ -286,8 +306,9 @@ type AsyncRun = (usize, usize, usize, Option<bool>);
 fn async_section(section: &str) -> Option<Vec<AsyncRun>> {
     let (name, page_cache) = match section.split_once('@') {
         None => (section, None),
-        Some((name, "direct")) => (name, Some(false)),
-        Some((name, "cached")) => (name, Some(true)),
+        Some((name, "direct")) => (name, Some(WritePath::Direct)),
+        Some((name, "cached")) => (name, Some(WritePath::Cached)),
+        Some((name, "keepall")) => (name, Some(WritePath::CachedKeepAll)),
         Some(_) => return None,
     };
     let with = |runs: &[(usize, usize, usize)]| {

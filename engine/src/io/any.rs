@@ -171,6 +171,13 @@ impl StorageFile for AnyFile {
         }
     }
 
+    async fn drop_cached(&self, pos: u64, len: u64) {
+        match self {
+            AnyFile::Disk(f) => f.drop_cached(pos, len).await,
+            AnyFile::Faulty(f) => f.drop_cached(pos, len).await,
+        }
+    }
+
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes> {
         match self {
             AnyFile::Disk(f) => f.read_at(pos, len).await,

@@ -78,6 +78,8 @@ pub struct FsCounters {
     pub cached_writes: u64,
     /// Completed `fdatasync` calls.
     pub syncs: u64,
+    /// Bytes named by `drop_cached` calls (each checked to be synced).
+    pub cache_dropped_bytes: u64,
 }
 
 /// How the process ended.
@@ -533,6 +535,19 @@ impl StorageFile for FaultyFile {
         let n = self.store_written(&data, pos, 1)?;
         lock(&self.fs).counters.cached_writes += 1;
         Ok(n)
+    }
+
+    async fn drop_cached(&self, pos: u64, len: u64) {
+        // Dropping is harmless for correctness on Linux (dirty pages are kept), but the store
+        // promises to name only synced bytes: a range past the last sync is a bug.
+        let f = lock(&self.data);
+        let (start, end) = (pos as usize, (pos + len) as usize);
+        assert!(
+            end <= f.synced.len() && f.data[start..end] == f.synced[start..end],
+            "drop_cached of unsynced bytes [{start}, {end})"
+        );
+        drop(f);
+        lock(&self.fs).counters.cache_dropped_bytes += len;
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes> {

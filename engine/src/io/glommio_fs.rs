@@ -228,6 +228,23 @@ impl StorageFile for GlommioFile {
         Ok(written)
     }
 
+    async fn drop_cached(&self, pos: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        let (Ok(pos), Ok(len)) = (libc::off_t::try_from(pos), libc::off_t::try_from(len)) else {
+            return;
+        };
+        let fd = self.cached.as_raw_fd();
+        // On glommio's blocking pool: invalidating hundreds of MiB of pages takes milliseconds
+        // that the executor's appenders should not wait through. `self` (which owns `fd`) is
+        // borrowed until the call has returned, so the descriptor stays open meanwhile.
+        glommio::executor()
+            .spawn_blocking(move || {
+                // SAFETY: advice on an open descriptor; no memory is passed.
+                unsafe { libc::posix_fadvise(fd, pos, len, libc::POSIX_FADV_DONTNEED) };
+            })
+            .await;
+    }
+
     async fn fdatasync(&self) -> io::Result<()> {
         self.file.fdatasync().await.map_err(to_io)
     }

@@ -146,6 +146,10 @@ pub trait StorageFile: 'static {
     /// which may be fewer than asked. Completed, the bytes are the kernel's (they survive a
     /// `kill -9` and every read sees them) but only `fdatasync` puts them on the device.
     async fn write_cached_at(&self, data: Bytes, pos: u64) -> io::Result<usize>;
+    /// Drop the page cache of `[pos, pos + len)`, bytes a completed `fdatasync` covered (the
+    /// caller guarantees that): a hint, so it cannot fail, and reads stay correct either way
+    /// (they go to the device). Nothing to do for storage without a page cache.
+    async fn drop_cached(&self, _pos: u64, _len: u64) {}
     /// Read up to `len` bytes at `pos` (any alignment). Returns fewer only at end of file.
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<LogBytes>;
     /// Make every completed write durable against a machine crash.
