@@ -1230,10 +1230,8 @@ fn place_validated<F: StorageFile>(
     } else {
         (None, 0)
     };
-    let start = st.pending.len();
-    st.pending.resize(start + len, 0);
     let written = fields_of(m, queue_offset, phys, store_ts, cfg.store_host)
-        .encode_into(&mut st.pending[start..])
+        .encode_extend(&mut st.pending)
         .expect("record validated before placement");
     assert_eq!(written, len);
     st.write_pos += len64;

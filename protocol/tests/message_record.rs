@@ -155,6 +155,11 @@ proptest! {
         let len = f.encoded_len().unwrap();
         let mut buf = vec![0u8; len];
         prop_assert_eq!(f.encode_into(&mut buf).unwrap(), len);
+        // Appending to a buffer that already holds bytes gives the same record after them.
+        let mut appended = bytes::BytesMut::from(&trailing[..]);
+        prop_assert_eq!(f.encode_extend(&mut appended).unwrap(), len);
+        prop_assert_eq!(&appended[..trailing.len()], &trailing[..]);
+        prop_assert_eq!(&appended[trailing.len()..], &buf[..]);
         prop_assert_eq!(
             peek_head(&buf).unwrap(),
             Some(RecordHead::Message { total_size: len })

@@ -17,13 +17,37 @@ pub const PROPERTY_SEPARATOR: char = '\u{2}';
 /// Every well-formed `(name, value)` entry in order, duplicates included; allocation-free.
 /// When a name repeats, the later entry is the effective one (see [`get`]).
 pub fn iter(properties: &str) -> impl Iterator<Item = (&str, &str)> + '_ {
-    properties.split(PROPERTY_SEPARATOR).filter_map(|segment| {
-        let at = segment.find(NAME_VALUE_SEPARATOR)?;
-        // The separator is one byte, so "not last" in bytes equals "not last" in chars.
-        if at == 0 || at + 1 >= segment.len() {
-            return None;
+    // A byte-level scan: `str::split(char)` costs a `CharSearcher` per segment, which showed
+    // in the store's per-record profile (~3%). Separators are ASCII, so every index found
+    // here is a char boundary.
+    let bytes = properties.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        while start < bytes.len() {
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b == PROPERTY_SEPARATOR as u8)
+                .map_or(bytes.len(), |i| start + i);
+            let segment = &bytes[start..end];
+            let segment_start = start;
+            start = end + 1;
+            let Some(at) = segment
+                .iter()
+                .position(|&b| b == NAME_VALUE_SEPARATOR as u8)
+            else {
+                continue;
+            };
+            // A name and a non-empty value.
+            if at == 0 || at + 1 >= segment.len() {
+                continue;
+            }
+            let name_end = segment_start + at;
+            return Some((
+                &properties[segment_start..name_end],
+                &properties[name_end + 1..end],
+            ));
         }
-        Some((&segment[..at], &segment[at + 1..]))
+        None
     })
 }
 
@@ -173,5 +197,27 @@ mod tests {
     fn non_ascii_names_and_values() {
         let s = encode([("é", "\u{1F600}")]);
         assert_eq!(get(&s, "é"), Some("\u{1F600}"));
+    }
+
+    proptest::proptest! {
+        /// The byte-level scan keeps the definition it replaced: split on the property
+        /// separator, cut each segment at its first name separator, skip empty names and
+        /// values.
+        #[test]
+        fn iter_matches_the_split_definition(
+            s in proptest::string::string_regex("[ab\u{1}\u{2}é]{0,40}").unwrap()
+        ) {
+            let by_split: Vec<(&str, &str)> = s
+                .split(PROPERTY_SEPARATOR)
+                .filter_map(|segment| {
+                    let at = segment.find(NAME_VALUE_SEPARATOR)?;
+                    if at == 0 || at + 1 >= segment.len() {
+                        return None;
+                    }
+                    Some((&segment[..at], &segment[at + 1..]))
+                })
+                .collect();
+            proptest::prop_assert_eq!(iter(&s).collect::<Vec<_>>(), by_split);
+        }
     }
 }
