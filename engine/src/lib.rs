@@ -87,19 +87,50 @@
 //!   1268 MiB/s at 256 KiB x 1): O_DIRECT 535 MiB/s = **25%** (call p50 508 us), then page
 //!   cache 453 MiB/s = **21%** (p50 260 us, p99 1.6 ms).
 //!
-//! Once a few GiB have gone through the page cache, the buffered write path slows down. A
-//! `sched_switch` trace of a 3M page-cache run shows the executor thread seldom blocks on I/O
-//! in steady state: it is preempted inside `pwrite` (`__cond_resched` in
-//! `generic_perform_write`) by the kernel's writeback and block workers. Those took 16%
-//! (io-wq), 13% (kblockd) and 9% (writeback flusher) of the context switches. This file
-//! system is ext4 without a journal, mounted with `discard`. On 2 vCPUs the kernel's writeback
-//! of ~500 MiB/s competes with the producers' ~1 us per record. In the first GiB that writeback
-//! lags behind the acks (dirty pages pile up), which is why short runs look better. So the
-//! 50% target holds for the first ~2 GiB, not for a sustained stream. Sustained, both paths
-//! run at ~450-600 MiB/s, which is 35-42% of what one 256 KiB write at a time gets. The page
-//! cache keeps the lower ack latency.
+//! Once a few GiB have gone through the page cache, the buffered write path slowed down. A
+//! `sched_switch` trace of a 3M page-cache run showed the executor preempted inside `pwrite`
+//! by the kernel's writeback and block workers, and writeback CPU was the first suspect.
 //!
-//! Design measurements behind it (earlier the same day, quieter, four configurations per
+//! ## The page-cache window (session 4): the sustained slowdown was page-cache growth
+//! The real cause is this VM's memory: its `virtio_balloon` has free page reporting on
+//! (`/sys/module/page_reporting`, ~168 GiB reported so far), so free guest memory is handed
+//! back to the host and every page the guest touches again costs a host fault. A page cache
+//! that grows into free memory pays that on every new page: `dd` of 3 GiB through the page
+//! cache took 9.3 s of system time right after `drop_caches` and 1.1 s when it reused pages
+//! freed a moment earlier; the broker's first second spent 28% of its CPU clearing pages.
+//! The store can therefore keep the CommitLog's page cache bounded
+//! ([`StoreConfig::page_cache_keep_bytes`], broker key `pageCacheKeepBytes`): after each
+//! periodic sync, synced pages older than the window are dropped (`POSIX_FADV_DONTNEED` on
+//! glommio's blocking pool), and new writes reuse them. Pulls of fresh data are served by the
+//! tail cache; older reads go to the device.
+//!
+//! 3M messages (3.4 GiB) per process, `rmq-engine-bench /tmp/x 3000000 10000
+//! raw,async-1@<path>`, processes alternated with 15 s pauses; `@cached` keeps every page
+//! (the default), `@bounded` uses a 256 MiB window:
+//!
+//! | run | raw | `@cached` (unbounded) | `@bounded` (256 MiB window) |
+//! |---|---|---|---|
+//! | 1 | 1838 / 1880 MiB/s | 279 MiB/s = **15%**; `pwrite` of 169 KiB 462 us; call p50 988 us | 823 MiB/s = **44%** (41% to the final sync); `pwrite` 67 us; p50 294 us, p99 711 us |
+//! | 2 | 1694 / 1591 MiB/s | 335 MiB/s = **20%**; 378 us; p50 958 us | 931 MiB/s = **59%** (55%); 63 us; p50 267 us, p99 505 us |
+//!
+//! **Why the window is opt-in.** On the broker (2 shards, default setup, 1,000,000 messages
+//! produced then consumed from the first offset, two interleaved rounds each) the window
+//! cost more than it saved: backlog consume 157k / 169k msg/s with a 256 MiB window against
+//! 197k / 202k unbounded (the older half of each shard's ~550 MB came from the device), and
+//! produce was not faster (47k / 58k vs 60k / 63k msg/s; the client shares the two cores).
+//! A backlog read from memory is much of what a RocketMQ broker is for, and on a host whose
+//! free memory stays the guest's, page-cache growth costs nothing, so the default keeps
+//! every page and leaves eviction to the kernel. The window is for brokers on VMs like this
+//! one whose write stream is much larger than memory.
+//!
+//! An earlier pair with the drop done inline on the executor (64 MiB kept): 17% / 17% without,
+//! 45% / 47% with. With the window, `pwrite` is no longer what bounds the run: the log has a
+//! write outstanding only 33-51% of the time, the rest is the appenders' CPU (about 1.3 us per
+//! record with the copy into the page cache included). Two per-record costs found in the
+//! profile went too: the zeroing of each record's space in the pending buffer before encoding
+//! (`RecordFields::encode_extend`, ~3%) and `str::split` in the properties scan (~3%).
+//!
+//! Design measurements behind the page-cache write path (session 3, quieter, four configurations per
 //! process, three interleaved rounds, 1M messages, raw 1707-2665 MiB/s):
 //! - page-cache write as a synchronous `pwrite` vs an io_uring buffered write (glommio
 //!   `BufferedFile::write_at`, punted by the kernel to an io-wq worker, and needing an owned

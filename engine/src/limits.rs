@@ -32,9 +32,10 @@ pub const FLUSH_WRITE_BYTES_MAX: usize = 1024 * 1024;
 pub const ZERO_FILL_AHEAD_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
 
 /// Synced CommitLog bytes (the newest) an ASYNC_FLUSH store with page-cache writes keeps in
-/// the page cache; older synced pages are dropped after each periodic sync
-/// ([`crate::StoreConfig::page_cache_keep_bytes`]). Four times the default tail cache.
-pub const PAGE_CACHE_KEEP_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+/// the page cache ([`crate::StoreConfig::page_cache_keep_bytes`]): by default all of them (the
+/// kernel decides, as for upstream's mapped files). A bounded window is opt-in: it costs
+/// catch-up reads of older data a trip to the device (measured in the crate docs).
+pub const PAGE_CACHE_KEEP_BYTES_DEFAULT: u64 = u64::MAX;
 
 /// Largest accepted `zero_fill_ahead_bytes` (zeroing further ahead only costs bandwidth).
 pub const ZERO_FILL_AHEAD_BYTES_MAX: u64 = 256 * 1024 * 1024;

@@ -513,6 +513,11 @@ pub struct BrokerConfig {
     pub flush_disk_type: FlushDiskType,
     /// `flushIntervalCommitLog` (ms).
     pub flush_interval_commit_log_ms: u64,
+    /// `pageCacheKeepBytes` (ours; -1 = unbounded, the default): in ASYNC_FLUSH, the newest
+    /// synced CommitLog bytes per shard kept in the page cache; older synced pages are dropped
+    /// after each periodic sync. For VMs whose free memory goes back to the hypervisor; see
+    /// `rmq_engine::StoreConfig::page_cache_keep_bytes`.
+    pub page_cache_keep_bytes: u64,
     /// `syncFlushTimeout` (ms).
     pub sync_flush_timeout_ms: u64,
     /// `fileReservedTime` (hours).
@@ -589,6 +594,7 @@ pub const BROKER_KEYS_KNOWN: &[&str] = &[
     "mapedFileSizeConsumeQueue",
     "flushDiskType",
     "flushIntervalCommitLog",
+    "pageCacheKeepBytes",
     "syncFlushTimeout",
     "fileReservedTime",
     "deleteWhen",
@@ -709,6 +715,9 @@ impl BrokerConfig {
             mapped_file_size_consume_queue: props.parse_or(cq_size_key, 6_000_000)?,
             flush_disk_type: props.parse_or("flushDiskType", FlushDiskType::AsyncFlush)?,
             flush_interval_commit_log_ms: props.parse_or("flushIntervalCommitLog", 500)?,
+            // Negative (the default -1): unbounded.
+            page_cache_keep_bytes: u64::try_from(props.parse_or::<i64>("pageCacheKeepBytes", -1)?)
+                .unwrap_or(u64::MAX),
             sync_flush_timeout_ms: props.parse_or("syncFlushTimeout", 5000)?,
             file_reserved_time_hours: props.parse_or("fileReservedTime", 72)?,
             delete_when: props.string_or("deleteWhen", "04"),
@@ -885,6 +894,29 @@ mod tests {
         assert!(b.auto_create_topic_enable);
         assert_eq!(b.register_name_server_period_ms, 30_000);
         assert_eq!(b.broker_permission, 6);
+    }
+
+    #[test]
+    fn page_cache_keep_bytes_is_unbounded_by_default_and_when_negative() {
+        let keep = |v: Option<&str>| {
+            let mut p = Properties::new();
+            if let Some(v) = v {
+                p.insert("pageCacheKeepBytes", v);
+            }
+            BrokerConfig::from_properties(&p)
+                .unwrap()
+                .page_cache_keep_bytes
+        };
+        assert_eq!(
+            keep(None),
+            rmq_engine::limits::PAGE_CACHE_KEEP_BYTES_DEFAULT
+        );
+        assert_eq!(keep(None), u64::MAX);
+        assert_eq!(keep(Some("1048576")), 1_048_576);
+        assert_eq!(keep(Some("-1")), u64::MAX);
+        let mut p = Properties::new();
+        p.insert("pageCacheKeepBytes", "lots");
+        assert!(BrokerConfig::from_properties(&p).is_err());
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub fn store_config(config: &BrokerConfig, shard_id: usize) -> Result<StoreConfi
         FlushDiskType::AsyncFlush => FlushMode::Async,
     };
     c.flush_interval = Duration::from_millis(config.flush_interval_commit_log_ms.max(1));
+    c.page_cache_keep_bytes = config.page_cache_keep_bytes;
     c.sync_flush_timeout = Duration::from_millis(config.sync_flush_timeout_ms.max(1));
     c.max_message_body_bytes = config.max_message_size;
     c.index_enabled = config.message_index_enable;
