@@ -32,10 +32,12 @@
 //! [`FLUSH_ROUND_BYTES_MAX`], so a deep backlog is acknowledged round by round while the rest
 //! is still on its way to the device. ASYNC_FLUSH's `fdatasync` runs every `flush_interval` in
 //! a task of its own beside the rounds: no ack waits for it (it covers what was written when it
-//! started; a full-disk rollback waits for it before cutting positions back). Rounds complete in log order: `written` advances,
-//! then (sync mode) `synced`; the ack level rises (appenders wait on a [`PositionWatch`] for
-//! it to pass their record's end — no channel or task per append), the round's ConsumeQueue
-//! entries become visible and the arrival listener is called. A failed write or sync fails
+//! started; a full-disk rollback waits for it before cutting positions back), and with a
+//! bounded [`StoreConfig::page_cache_keep_bytes`] it then drops the page cache of synced bytes
+//! older than that window. Rounds complete in log order: `written` advances, then (sync mode)
+//! `synced`; the ack level rises (appenders wait on a [`PositionWatch`] for it to pass their
+//! record's end — no channel or task per append), the round's ConsumeQueue entries become
+//! visible and the arrival listener is called. A failed write or sync fails
 //! every waiter and *fences* the store: no further appends are accepted; reads keep working on
 //! what is visible. Data never lands in a page range a zero-fill write is in flight for
 //! ([`crate::zero_fill`]).
@@ -347,7 +349,8 @@ fn is_prepared_or_rollback(sys_flag: i32) -> bool {
 
 /// The keys a record is indexed by (`topic#UNIQ_KEY`, `topic#k` for each of KEYS).
 pub(crate) fn index_keys(topic: &str, props: &str, mut each: impl FnMut(&str)) {
-    with_index_key_buffer(|key| index_keys_into(key, topic, props, &mut each));
+    let [uniq, user_keys] = properties::get_each(props, [keys::UNIQ_KEY, keys::KEYS]);
+    with_index_key_buffer(|key| index_keys_of(key, topic, uniq, user_keys, &mut each));
 }
 
 /// Run `f` with this thread's index key buffer (every shard runs on its own thread): no
@@ -361,11 +364,6 @@ fn with_index_key_buffer(f: impl FnOnce(&mut String)) {
         // Re-entered (never today): a fresh buffer.
         Err(_) => f(&mut String::new()),
     });
-}
-
-fn index_keys_into(key: &mut String, topic: &str, props: &str, each: &mut impl FnMut(&str)) {
-    let [uniq, user_keys] = properties::get_each(props, [keys::UNIQ_KEY, keys::KEYS]);
-    index_keys_of(key, topic, uniq, user_keys, each);
 }
 
 /// [`index_keys`] from the record's UNIQ_KEY and KEYS values, already looked up.
@@ -2169,9 +2167,8 @@ fn publish<S: Storage>(inner: &Inner<S>, round: Round) {
     }
 }
 
-/// Write dirty ConsumeQueue and index pages, sync them, then write the checkpoint.
-/// Write ConsumeQueue pages, index pages (`active`: how much of the active index file) and
-/// the checkpoint.
+/// Write dirty ConsumeQueue and index pages (`active`: how much of the active index file),
+/// sync them, then write the checkpoint.
 async fn persist<S: Storage>(inner: &Rc<Inner<S>>, active: ActivePages) -> Result<(), EngineError> {
     let _permit = inner.maintenance.acquire_permit(1).await;
     let cfg = &inner.config;

@@ -302,8 +302,8 @@ enum WritePath {
 /// The ASYNC_FLUSH runs of a section name: `(producers, in flight per producer, messages per
 /// call, page-cache override)`. `async`: 256 x 1 x 1 and 256 x 1 x 16 (closed loop);
 /// `async-1024`: 1024 x 1 x 1; `window`: 16 x 256 x 1 (open loop); `window-AxW`: A x W x 1.
-/// A suffix `@direct` or `@cached` forces the CommitLog write path. `None`: not an ASYNC_FLUSH
-/// section.
+/// A suffix `@direct`, `@cached` or `@bounded` forces the CommitLog write path ([`WritePath`]).
+/// `None`: not an ASYNC_FLUSH section.
 fn async_section(section: &str) -> Option<Vec<AsyncRun>> {
     let (name, page_cache) = match section.split_once('@') {
         None => (section, None),

@@ -10,10 +10,10 @@
 //! io_uring buffered write of the same bytes measured slower (closed loop, three interleaved
 //! runs: 565-749k vs 771-1,014k msgs/s): the kernel punts it to an io-wq worker, adding a
 //! thread hand-off per round, and it needs an owned copy of the bytes. The copy into the page
-//! cache took 72-90 us per 269 KiB round on this thread (`round write` in the bench). The cost: if dirty memory hits
-//! the kernel's limit (`vm.dirty_ratio`, a disk slower than the appends for many seconds), the
-//! `pwrite` sleeps in writeback throttling and the whole shard waits — the backpressure an
-//! mmap'd CommitLog (upstream) gets from page faults.
+//! cache took 72-90 us per 269 KiB round on this thread (`round write` in the bench). The
+//! cost: if dirty memory hits the kernel's limit (`vm.dirty_ratio`, a disk slower than the
+//! appends for many seconds), the `pwrite` sleeps in writeback throttling and the whole shard
+//! waits — the backpressure an mmap'd CommitLog (upstream) gets from page faults.
 //!
 //! Reads go through the same buffered handle: glommio 0.9 submits every
 //! `DmaFile` read as `IORING_OP_READ_FIXED` on a registered buffer, and on this project's

@@ -24,8 +24,8 @@ use crate::limits::EXT_FIELDS_COUNT_MAX;
 
 /// Decode a JSON header (without the frame preamble) into a command with no body.
 ///
-/// The common shape takes a hand-written fast path ([`super::json_fast`]), which gives the
-/// same result; everything else (lenient cases, errors) goes through serde.
+/// The common shape takes a hand-written fast path (the private `json_fast` module), which
+/// gives the same result; everything else (lenient cases, errors) goes through serde.
 pub fn decode_header(bytes: &[u8]) -> CodecResult<RemotingCommand> {
     if let Some(cmd) = super::json_fast::try_decode(bytes) {
         return Ok(cmd);

@@ -56,7 +56,8 @@ macro_rules! header_field_read {
     };
 }
 
-/// Write one field into `ext` (an `&mut ExtFields`).
+/// Parse one field from its text (`Option<&str>`, found beforehand), returning early on
+/// error: the same results and errors as [`header_field_read`] for `required` and `optional`.
 macro_rules! header_field_parse {
     (required $text:ident, $wire:literal, $ty:ty) => {
         match $text {
@@ -71,6 +72,7 @@ macro_rules! header_field_parse {
     };
 }
 
+/// Write one field into `ext` (an `&mut ExtFields`).
 macro_rules! header_field_write {
     (required $ext:ident, $wire:literal, $value:expr) => {
         $crate::header::write_value($ext, $wire, &$value)

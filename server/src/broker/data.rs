@@ -216,3 +216,27 @@ impl Drop for Waiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Properties;
+
+    #[test]
+    fn store_config_carries_the_broker_flush_and_page_cache_settings() {
+        let mut p = Properties::new();
+        p.insert("flushIntervalCommitLog", "200");
+        p.insert("pageCacheKeepBytes", "1048576");
+        let broker = BrokerConfig::from_properties(&p).unwrap();
+        let c = store_config(&broker, 1).unwrap();
+        assert_eq!(c.flush_interval, Duration::from_millis(200));
+        assert_eq!(c.page_cache_keep_bytes, 1_048_576);
+        // Unset: every page stays cached (the engine's default).
+        let c = store_config(
+            &BrokerConfig::from_properties(&Properties::new()).unwrap(),
+            0,
+        )
+        .unwrap();
+        assert_eq!(c.page_cache_keep_bytes, u64::MAX);
+    }
+}
