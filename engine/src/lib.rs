@@ -266,6 +266,7 @@ pub mod io;
 pub mod limits;
 pub mod offsets;
 pub mod paths;
+mod pending;
 pub mod recovery;
 pub mod retention;
 pub mod store;

@@ -67,9 +67,10 @@ use crate::limits::{
     SHORT_WRITE_RETRIES_MAX,
 };
 use crate::offsets::{split_global, to_global};
+use crate::pending::PendingBuf;
 use crate::sync::{Notify, PositionWatch};
 use crate::{checkpoint, paths, recovery};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rmq_protocol::message::record::{RecordFields, RecordView, BLANK_MAGIC, BLANK_RECORD_BYTES};
 use rmq_protocol::message::sysflag::message as sysflag;
 use rmq_protocol::message::{keys, properties, tag};
@@ -230,6 +231,9 @@ pub struct StoreStats {
     /// them complete (us): with `flush_rounds` and the wall time, how much of a run the log
     /// had writes outstanding versus how long appenders took to fill the next round.
     pub round_write_micros: u64,
+    /// Slabs the pending buffer allocated (not reused; see `pending`): a steady stream stops
+    /// adding to it once the memory tail's slabs come back.
+    pub pending_slabs_allocated: u64,
 }
 
 /// Called with (topic, queue id, new visible max offset) when new entries become readable:
@@ -251,7 +255,7 @@ pub(crate) struct State<F> {
     pub(crate) synced: u64,
     pub(crate) visible: u64,
     /// Bytes `[pending_start, write_pos)`, not yet taken by a flush round.
-    pending: BytesMut,
+    pending: PendingBuf,
     pending_start: u64,
     /// Bytes `[align_down(written), written)`: the head of the next round's first page.
     pub(crate) partial_page: Vec<u8>,
@@ -408,7 +412,7 @@ impl<F: StorageFile> State<F> {
             written: 0,
             synced: 0,
             visible: 0,
-            pending: BytesMut::new(),
+            pending: PendingBuf::new(),
             pending_start: 0,
             partial_page: Vec::new(),
             recent: VecDeque::new(),
@@ -755,7 +759,11 @@ impl<S: Storage> ShardStore<S> {
 
     /// Counters.
     pub fn stats(&self) -> StoreStats {
-        self.inner.state.borrow().stats
+        let st = self.inner.state.borrow();
+        StoreStats {
+            pending_slabs_allocated: st.pending.slabs_allocated(),
+            ..st.stats
+        }
     }
 
     /// Why the store refuses writes, if it does.
@@ -1206,10 +1214,12 @@ fn place_validated<F: StorageFile>(
     let room = seg_base + seg_size - st.write_pos;
     if len64 + BLANK_RECORD_BYTES as u64 > room {
         // End-of-file filler: TOTALSIZE = bytes left, BLANK magic, zeros to the end.
-        let start = st.pending.len();
-        st.pending.resize(start + room as usize, 0);
-        st.pending[start..start + 4].copy_from_slice(&(room as i32).to_be_bytes());
-        st.pending[start + 4..start + 8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+        st.pending.reserve(room as usize + len);
+        let pending = st.pending.buf();
+        let start = pending.len();
+        pending.resize(start + room as usize, 0);
+        pending[start..start + 4].copy_from_slice(&(room as i32).to_be_bytes());
+        pending[start + 4..start + 8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
         st.write_pos += room;
         let next = st.write_pos;
         st.record_ends.push_back(next);
@@ -1228,8 +1238,9 @@ fn place_validated<F: StorageFile>(
     } else {
         (None, 0)
     };
+    st.pending.reserve(len);
     let written = fields_of(m, queue_offset, phys, store_ts, cfg.store_host)
-        .encode_extend(&mut st.pending)
+        .encode_extend(st.pending.buf())
         .expect("record validated before placement");
     assert_eq!(written, len);
     st.write_pos += len64;
@@ -1564,7 +1575,7 @@ fn take_round<F>(st: &mut State<F>, shard_id: u16, end: u64) -> Option<Round> {
     if end <= start {
         return None;
     }
-    let chunk = st.pending.split_to((end - start) as usize).freeze();
+    let chunk = st.pending.split_to((end - start) as usize);
     st.pending_start = end;
     // The next round's first-page head: bytes [align_down(end), end) of prefix + chunk.
     let tail_from = align_down(end);

@@ -796,3 +796,43 @@ fn synced_pages_beyond_the_page_cache_window_are_dropped_and_still_read_back() {
         });
     }
 }
+
+#[test]
+fn a_long_stream_reuses_the_pending_buffer_slabs() {
+    run(async {
+        let fs = FaultyStorage::new();
+        let mut cfg = config(FlushMode::Async);
+        cfg.commit_log_segment_bytes = 16 * 1024 * 1024;
+        cfg.tail_cache_bytes = 1024 * 1024;
+        let store = open(cfg, &fs).await;
+        // ~42 MiB of records: more than five 8 MiB slabs if none came back.
+        let producers = 64u64;
+        let per_producer = 160u64;
+        let mut tasks = Vec::new();
+        for p in 0..producers {
+            let store = store.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let mut placed = Vec::new();
+                for i in 0..per_producer {
+                    let seq = p * per_producer + i;
+                    let b = body(0, seq, 4096);
+                    let out = store.append_one(&msg("T", 0, &b, "")).await.unwrap();
+                    placed.push((out.placement.queue_offset, b));
+                }
+                placed
+            }));
+        }
+        let mut want = Vec::new();
+        for t in tasks {
+            want.extend(t.await);
+        }
+        want.sort();
+        let slabs = store.stats().pending_slabs_allocated;
+        assert!(
+            (1..=3).contains(&slabs),
+            "{slabs} pending slabs allocated for a 1 MiB memory tail"
+        );
+        assert_eq!(read_all(&store, "T", 0).await, want);
+        store.shutdown().await.unwrap();
+    });
+}

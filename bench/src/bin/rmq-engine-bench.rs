@@ -182,6 +182,8 @@ struct Run {
     /// Share of the run with log writes outstanding (sum of round write times / wall time;
     /// above 100% when rounds overlap).
     writing_share: f64,
+    /// Pending-buffer slabs the store allocated (a steady stream reuses a few).
+    pending_slabs: u64,
 }
 
 /// How one measurement runs.
@@ -281,6 +283,7 @@ async fn append_run(dir: &Path, shape: Shape, total: usize) -> Run {
         kib_per_round: record_bytes / 1024.0 / stats.flush_rounds.max(1) as f64,
         round_write_us: stats.round_write_micros as f64 / stats.flush_rounds.max(1) as f64,
         writing_share: stats.round_write_micros as f64 / 1e6 / secs,
+        pending_slabs: stats.pending_slabs_allocated,
     }
 }
 
@@ -418,7 +421,7 @@ fn main() {
                 };
                 let a = append_run(&dir.join("async"), shape, async_total).await;
                 println!(
-                    "{section} 1 KiB, {appenders} producers x {window} in flight x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw, {:.0}% of raw at 256 KiB x1; {:.0} MiB/s = {:.0}% of raw up to the final sync), call p50 {} us p99 {} us, {:.0} KiB per flush round, round write {:.0} us, writes outstanding {:.0}% of the time",
+                    "{section} 1 KiB, {appenders} producers x {window} in flight x {batch} per call: {:.0} msgs/s, {:.0} MiB/s ({:.0}% of raw, {:.0}% of raw at 256 KiB x1; {:.0} MiB/s = {:.0}% of raw up to the final sync), call p50 {} us p99 {} us, {:.0} KiB per flush round, round write {:.0} us, writes outstanding {:.0}% of the time, {} pending slabs allocated",
                     a.msgs_per_sec,
                     a.mib_per_sec,
                     100.0 * a.mib_per_sec / raw,
@@ -429,7 +432,8 @@ fn main() {
                     a.p99_us,
                     a.kib_per_round,
                     a.round_write_us,
-                    100.0 * a.writing_share
+                    100.0 * a.writing_share,
+                    a.pending_slabs
                 );
                 json.push_str(&format!(
                     ",\"{section}_a{appenders}_w{window}_b{batch}\":{{\"msgs_s\":{:.0},\"mib_s\":{:.0},\"drained_mib_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"round_write_us\":{:.0},\"writing_share\":{:.2}}}",
