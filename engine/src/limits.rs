@@ -94,11 +94,11 @@ const _: () = assert!(CHECKPOINT_FILE_BYTES == IO_ALIGNMENT_BYTES);
 const _: () =
     assert!((MESSAGE_BODY_SIZE_BYTES_DEFAULT_MAX as u64) < COMMIT_LOG_SEGMENT_SIZE_BYTES_DEFAULT);
 
-/// Size of one slab of the pending buffer (see `pending`): large enough that moving the few
-/// pending bytes to the next slab is rare, small enough that the memory tail's slabs are
-/// released a few at a time.
-pub const PENDING_SLAB_BYTES: usize = 8 * 1024 * 1024;
+/// Size of one slab of the pending buffer (see `pending`): large enough that moves to the
+/// next slab are rare and a few 4 MiB rounds fit, small enough that the memory tail's slabs
+/// come back a few at a time.
+pub const PENDING_SLAB_BYTES: usize = 16 * 1024 * 1024;
 
-/// Spare pending-buffer slabs kept for reuse. The default memory tail (64 MiB) spans about
-/// nine slabs; any beyond this many are let go.
-pub const PENDING_SPARE_SLABS_MAX: usize = 32;
+/// Spare pending-buffer slabs kept beyond those the memory tail can span (rounds in flight
+/// and pulls still sending hold a few more).
+pub const PENDING_SPARE_SLABS_MIN: usize = 4;

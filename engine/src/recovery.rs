@@ -143,11 +143,14 @@ pub(crate) async fn recover<S: Storage>(
         cfg.index_hash_slots,
         cfg.index_entries,
     );
-    let mut state = State::new(IndexService::new(
-        paths::index_dir(root),
-        cfg.index_hash_slots,
-        cfg.index_entries,
-    ));
+    let mut state = State::new(
+        IndexService::new(
+            paths::index_dir(root),
+            cfg.index_hash_slots,
+            cfg.index_entries,
+        ),
+        cfg.tail_cache_bytes,
+    );
 
     if bases.is_empty() {
         // Row A. Leftover queue and index files without a log describe nothing.

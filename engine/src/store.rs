@@ -404,7 +404,7 @@ pub(crate) fn tags_code_of(props: &str) -> i64 {
 }
 
 impl<F: StorageFile> State<F> {
-    pub(crate) fn new(index: IndexService<F>) -> Self {
+    pub(crate) fn new(index: IndexService<F>, tail_cache_bytes: usize) -> Self {
         State {
             segments: BTreeMap::new(),
             min_local: 0,
@@ -412,7 +412,7 @@ impl<F: StorageFile> State<F> {
             written: 0,
             synced: 0,
             visible: 0,
-            pending: PendingBuf::new(),
+            pending: PendingBuf::new(tail_cache_bytes),
             pending_start: 0,
             partial_page: Vec::new(),
             recent: VecDeque::new(),

@@ -805,9 +805,9 @@ fn a_long_stream_reuses_the_pending_buffer_slabs() {
         cfg.commit_log_segment_bytes = 16 * 1024 * 1024;
         cfg.tail_cache_bytes = 1024 * 1024;
         let store = open(cfg, &fs).await;
-        // ~42 MiB of records: more than five 8 MiB slabs if none came back.
+        // ~105 MiB of records: more than six 16 MiB slabs if none came back.
         let producers = 64u64;
-        let per_producer = 160u64;
+        let per_producer = 400u64;
         let mut tasks = Vec::new();
         for p in 0..producers {
             let store = store.clone();
