@@ -17,6 +17,9 @@ cargo fmt --all --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "docs (broken intra-doc links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
 step "unit, property, fixture and integration tests (includes the fuzz corpus replay)"
 timeout 1500 cargo test --workspace --locked
 

@@ -296,13 +296,17 @@ async fn produce_thread(
         SendMode::Async if batch == 1 => {
             while !stats.stopping() && control.claim(1) == 1 {
                 pacer.wait(1).await;
-                let msg = message_for(&opts, make_body(&template), &control);
+                let body = make_body(&template);
+                let stamp = stamped_time_us(&body);
+                let msg = message_for(&opts, body, &control);
                 let stats = Arc::clone(&stats);
                 let started = Instant::now();
                 producer
                     .send_async(msg, move |result| {
                         let r = stats.recorder(recorder_index);
                         match result {
+                            // e2e: sent before the end of warm-up, not this run's traffic.
+                            Ok(_) if stamp.is_some_and(|t| !stats.in_run(t)) => {}
                             Ok(res) => {
                                 if res.status != SendStatus::SendOk {
                                     r.not_ok();
@@ -348,12 +352,14 @@ async fn produce_thread(
                         }
                         pacer.wait(batch).await;
                         let started = Instant::now();
+                        let mut stamp = None;
                         let result = if batch == 1 {
                             let body = if opts.e2e {
                                 stamped(&template)
                             } else {
                                 template.clone()
                             };
+                            stamp = stamped_time_us(&body);
                             producer.send(&message_for(&opts, body, &control)).await
                         } else {
                             let msgs: Vec<Message> = (0..batch)
@@ -369,6 +375,8 @@ async fn produce_thread(
                             producer.send_batch(&msgs).await
                         };
                         match result {
+                            // e2e: sent before the end of warm-up, not this run's traffic.
+                            Ok(_) if stamp.is_some_and(|t| !stats.in_run(t)) => {}
                             Ok(res) => {
                                 if res.status != SendStatus::SendOk {
                                     r.not_ok();
@@ -424,7 +432,7 @@ async fn consume_thread(
     opts: Arc<LoadOptions>,
     stats: Arc<Stats>,
     window: Arc<ArrivalWindow>,
-    since_us: Option<i64>,
+    run: Option<Arc<Stats>>,
     index: usize,
 ) -> Result<(), String> {
     let pool = Rc::new(ConnectionPool::with_serialize_type(1, opts.serialize_type));
@@ -445,9 +453,10 @@ async fn consume_thread(
         let (mut count, mut bytes) = (0, 0);
         for m in msgs {
             let stamp = stamped_time_us(&m.body);
-            // e2e: messages from before this run (a backlog) are not this run's traffic.
-            if let Some(since) = since_us {
-                if stamp.is_none_or(|t| t < since) {
+            // e2e: count exactly the messages the producer counts (stamped after the end of
+            // warm-up); a backlog from before the run has older stamps.
+            if let Some(run) = &run {
+                if !stamp.is_some_and(|t| run.in_run(t)) {
                     continue;
                 }
             }
@@ -725,29 +734,30 @@ pub fn run_e2e(mut opts: LoadOptions) -> Result<Summary, String> {
     let produce_control = RunControl::new(opts.messages);
     let consume_control = RunControl::new(None);
     let window = Arc::new(ArrivalWindow::default());
-    let since = now_us();
     let opts = Arc::new(opts);
     let consumers = {
-        let (opts, stats, window) = (
+        let (opts, stats, window, run) = (
             Arc::clone(&opts),
             Arc::clone(&consume_stats),
             Arc::clone(&window),
+            Arc::clone(&produce_stats),
         );
         spawn_threads(threads, &consume_control, move |i| {
             consume_thread(
                 Arc::clone(&opts),
                 Arc::clone(&stats),
                 Arc::clone(&window),
-                Some(since),
+                Some(Arc::clone(&run)),
                 i,
             )
         })
     };
     // Let the consumers join the group and take their queues before sending; the run's clock
     // starts when the producers do.
+    // Consumer first: the producer's reset sets the stamp from which both sides count.
     std::thread::sleep(Duration::from_secs(2));
-    produce_stats.reset();
     consume_stats.reset();
+    produce_stats.reset();
     let producers = {
         let (opts, stats, control2) = (
             Arc::clone(&opts),
@@ -769,8 +779,8 @@ pub fn run_e2e(mut opts: LoadOptions) -> Result<Summary, String> {
     };
     if !opts.warmup.is_zero() {
         std::thread::sleep(opts.warmup);
-        produce_stats.reset();
         consume_stats.reset();
+        produce_stats.reset();
     }
     sleep_until_done(&produce_stats, &produce_control, threads, &opts, || false);
     produce_stats.request_stop();

@@ -5,7 +5,7 @@
 //! the once-a-second reporter), so recording costs a few nanoseconds and no allocation.
 //! Latencies are microseconds, tracked from 1 us to 1 hour at 3 significant digits.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,10 @@ impl ThreadRecorder {
 pub struct Stats {
     recorders: Vec<ThreadRecorder>,
     started: Mutex<Instant>,
+    /// Wall-clock us of the start (or the end of warm-up), set after the counters were
+    /// cleared: e2e counts a message as sent and as consumed only when its send stamp is at
+    /// or after it, so both sides count exactly the same messages.
+    since_us: AtomicI64,
     stop: AtomicBool,
 }
 
@@ -109,6 +113,7 @@ impl Stats {
         Arc::new(Stats {
             recorders: (0..threads.max(1)).map(|_| ThreadRecorder::new()).collect(),
             started: Mutex::new(Instant::now()),
+            since_us: AtomicI64::new(crate::load::now_us()),
             stop: AtomicBool::new(false),
         })
     }
@@ -142,6 +147,15 @@ impl Stats {
             .started
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        // After the counters: a message stamped from here on is sent (and consumed) after
+        // they were cleared, so it is counted.
+        self.since_us.store(crate::load::now_us(), Ordering::SeqCst);
+    }
+
+    /// Whether a message with this e2e send stamp belongs to the measured run (stamped at or
+    /// after the start or the end of warm-up).
+    pub fn in_run(&self, stamp_us: i64) -> bool {
+        stamp_us >= self.since_us.load(Ordering::SeqCst)
     }
 
     /// Time since the start (or the end of warm-up).
@@ -380,6 +394,23 @@ pub fn report_live(stats: &Stats, label: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_messages_stamped_after_the_last_reset_are_in_the_run() {
+        let before = crate::load::now_us() - 1;
+        let stats = Stats::new(1);
+        assert!(!stats.in_run(before));
+        std::thread::sleep(Duration::from_millis(2));
+        let during_warm_up = crate::load::now_us();
+        assert!(stats.in_run(during_warm_up));
+        std::thread::sleep(Duration::from_millis(2));
+        stats.reset();
+        assert!(
+            !stats.in_run(during_warm_up),
+            "warm-up traffic still counted"
+        );
+        assert!(stats.in_run(crate::load::now_us()));
+    }
 
     #[test]
     fn summary_reports_counts_rates_and_percentiles() {

@@ -24,6 +24,10 @@
 //! assign them) and calls [`LitePullConsumer::poll`]; offsets advance as messages are returned
 //! and are committed with [`LitePullConsumer::commit`].
 //!
+//! [`LitePullConsumer`]: crate::lite_pull::LitePullConsumer
+//! [`LitePullConsumer::poll`]: crate::lite_pull::LitePullConsumer::poll
+//! [`LitePullConsumer::commit`]: crate::lite_pull::LitePullConsumer::commit
+//!
 //! Invariants: a dropped queue's task stops at its next step and never commits after the drop;
 //! no reply from a broker can panic the consumer — failures are counted and retried later.
 

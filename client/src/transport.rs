@@ -5,6 +5,8 @@
 //!
 //! Contract: a response returned by `invoke` carries the request's opaque; a call never waits
 //! longer than its timeout; every failure is a typed [`ClientError`].
+//!
+//! [`ClientError`]: crate::error::ClientError
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Messages between shards, and where each kind is handled.
 //!
 //! Every message travels over the bounded shared channel of its (sender, receiver) pair and is
-//! handled on the receiving shard by its mesh task ([`on_message`]). Services plug in through
+//! handled on the receiving shard by its mesh task (`on_message`). Services plug in through
 //! [`MeshService`]; snapshots travel as `Arc<dyn Any + Send + Sync>` so this module does not
 //! depend on any service's state types.
 

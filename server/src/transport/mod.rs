@@ -5,9 +5,10 @@
 //! 1. checks the frame at the head of the read buffer with [`rmq_protocol::frame::check`]
 //!    (allocation-free) — a broken frame (bad length, serialize type or header length) closes
 //!    the connection, as Java's decoder does, because the stream can no longer be re-synced;
-//! 2. reserves the frame's announced size from the shard's [`MemoryBudget`] *before* buffering
-//!    its body; when the budget cannot cover it, only the header is read, the body is discarded
-//!    as it arrives and the request gets SYSTEM_BUSY;
+//! 2. reserves the frame's announced size from the shard's
+//!    [`MemoryBudget`](budget::MemoryBudget) *before* buffering its body; when the budget
+//!    cannot cover it, only the header is read, the body is discarded as it arrives and the
+//!    request gets SYSTEM_BUSY;
 //! 3. decodes the command; an undecodable header gets a SYSTEM_ERROR reply and the connection
 //!    keeps serving (the framing is intact, so the stream is still in sync) — unless not even
 //!    the opaque can be read from it, then the connection closes as Java's decoder does (there
