@@ -50,7 +50,8 @@ impl PendingBuf {
             current: BytesMut::new(),
             spare: VecDeque::new(),
             slab_bytes,
-            // Each slab holds at least half its size of the tail (see `split_to`).
+            // Rounds are usually far smaller than a slab, so a slab mostly holds at least
+            // half its size of the tail (see `split_to`); too short a list only costs churn.
             spare_max: (2 * tail_cache_bytes / slab_bytes).saturating_add(PENDING_SPARE_SLABS_MIN),
             slabs_allocated: 0,
         }
