@@ -352,25 +352,19 @@ async fn produce_thread(
                         }
                         pacer.wait(batch).await;
                         let started = Instant::now();
-                        let mut stamp = None;
+                        // One stamp per request: a batch's messages leave together, and the
+                        // warm-up cut (`Stats::in_run`) counts a batch whole on both sides.
+                        let body = if opts.e2e {
+                            stamped(&template)
+                        } else {
+                            template.clone()
+                        };
+                        let stamp = stamped_time_us(&body);
                         let result = if batch == 1 {
-                            let body = if opts.e2e {
-                                stamped(&template)
-                            } else {
-                                template.clone()
-                            };
-                            stamp = stamped_time_us(&body);
                             producer.send(&message_for(&opts, body, &control)).await
                         } else {
                             let msgs: Vec<Message> = (0..batch)
-                                .map(|_| {
-                                    let body = if opts.e2e {
-                                        stamped(&template)
-                                    } else {
-                                        template.clone()
-                                    };
-                                    message_for(&opts, body, &control)
-                                })
+                                .map(|_| message_for(&opts, body.clone(), &control))
                                 .collect();
                             producer.send_batch(&msgs).await
                         };
@@ -753,8 +747,8 @@ pub fn run_e2e(mut opts: LoadOptions) -> Result<Summary, String> {
         })
     };
     // Let the consumers join the group and take their queues before sending; the run's clock
-    // starts when the producers do.
-    // Consumer first: the producer's reset sets the stamp from which both sides count.
+    // starts when the producers do. Each time, the consumer side is cleared first: the
+    // producer's reset sets the stamp from which both sides count.
     std::thread::sleep(Duration::from_secs(2));
     consume_stats.reset();
     produce_stats.reset();
